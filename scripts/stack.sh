@@ -23,6 +23,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SERVICES=(api-gateway builder-worker executor-worker scheduler)
 READY_TIMEOUT=${FNPLAT_READY_TIMEOUT:-60}
 STOP_TIMEOUT=${FNPLAT_STOP_TIMEOUT:-30}
+BIN_DIR=${FNPLAT_BIN_DIR:-$ROOT/target/debug}
 PG_HOST=127.0.0.1
 PG_PORT=${FNPLAT_PG_PORT:-5432}
 DB_USER=fnplat
@@ -152,7 +153,7 @@ tail_logs() {
 # Starts one service detached. The pid file is written by the process itself just before it execs
 # the binary, so it is the real service pid whatever job-control mode the caller is in.
 start_one() {
-  local svc=$1 bin=$ROOT/target/debug/$1 envs=()
+  local svc=$1 bin=$BIN_DIR/$1 envs=()
   [ -x "$bin" ] || die "$bin not found: run 'cargo build --workspace --bins' first"
   if pid_of "$svc" >/dev/null; then
     die "$svc already running (pid $(pid_of "$svc")); run 'scripts/stack.sh stop $PROFILE' first"
@@ -160,8 +161,12 @@ start_one() {
   mapfile -t envs < <(service_env "$svc")
   rm -f "$RUN_DIR/$svc.pid"
   : >"$LOG_DIR/$svc.log"
-  (cd "$ROOT" && env "${envs[@]}" setsid -f bash -c 'echo $$ >"$0"; exec "$@"' \
-      "$RUN_DIR/$svc.pid" "$bin" </dev/null >>"$LOG_DIR/$svc.log" 2>&1)
+  # The wrapper closes every inherited descriptor above 2 (a pipe of make's or CI's would otherwise
+  # stay open for the life of the service), records its pid and execs the binary.
+  # shellcheck disable=SC2016
+  (cd "$ROOT" && env "${envs[@]}" setsid -f bash -c '
+      for p in /proc/$$/fd/*; do fd=${p##*/}; [ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null; done
+      echo $$ >"$0"; exec "$@"' "$RUN_DIR/$svc.pid" "$bin" </dev/null >>"$LOG_DIR/$svc.log" 2>&1)
   local i
   for i in $(seq 1 50); do
     [ -s "$RUN_DIR/$svc.pid" ] && break
@@ -252,7 +257,7 @@ cmd_env() {
 cmd_e2e_resources() {
   profile e2e
   log "recreating database $DB_NAME, vhost $VHOST, $DATA_DIR"
-  PGPASSWORD=$DB_PASSWORD dropdb -h $PG_HOST -p "$PG_PORT" -U $DB_USER --if-exists --force "$DB_NAME"
+  PGOPTIONS='-c client_min_messages=warning' PGPASSWORD=$DB_PASSWORD dropdb -h $PG_HOST -p "$PG_PORT" -U $DB_USER --if-exists --force "$DB_NAME"
   PGPASSWORD=$DB_PASSWORD createdb -h $PG_HOST -p "$PG_PORT" -U $DB_USER -O $DB_USER "$DB_NAME"
   rabbitmqctl -q delete_vhost "$VHOST" >/dev/null 2>&1 || true
   rabbitmqctl -q add_vhost "$VHOST" >/dev/null
@@ -264,7 +269,7 @@ cmd_e2e_resources() {
 
 cmd_e2e_cleanup() {
   profile e2e
-  PGPASSWORD=$DB_PASSWORD dropdb -h $PG_HOST -p "$PG_PORT" -U $DB_USER --if-exists --force "$DB_NAME" || true
+  PGOPTIONS='-c client_min_messages=warning' PGPASSWORD=$DB_PASSWORD dropdb -h $PG_HOST -p "$PG_PORT" -U $DB_USER --if-exists --force "$DB_NAME" || true
   rabbitmqctl -q delete_vhost "$VHOST" >/dev/null 2>&1 || true
 }
 
