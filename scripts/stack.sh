@@ -11,6 +11,8 @@
 #   scripts/stack.sh e2e-resources      (re)create the e2e database, vhost and directories
 #   scripts/stack.sh e2e-cleanup        drop the e2e database and vhost
 #
+# FNPLAT_SKIP_SETUP=1 makes `up` skip infra-up, build-images and cargo build (already done).
+#
 # Profiles: `up` (gateway :8080, admin ports 8081-8083, database fnplat, vhost /, storage
 # /var/lib/fnplat/storage, logs /var/log/fnplat) and `e2e` (gateway :18080, admin ports 18081-18083,
 # database fnplat_e2e, vhost fnplat-e2e, everything under /var/lib/fnplat/e2e and /var/log/fnplat/e2e).
@@ -276,20 +278,25 @@ cmd_e2e_cleanup() {
 # make up: everything, then follow the logs in the foreground until Ctrl-C.
 cmd_up() {
   profile up
-  local pg_line
-  pg_line=$("$ROOT/scripts/infra-up.sh" | grep '^FNPLAT_PG_PORT=' || true)
-  [ -n "$pg_line" ] && PG_PORT=${pg_line#FNPLAT_PG_PORT=} && profile up
-  if [ -x "$ROOT/scripts/build-images.sh" ]; then
-    "$ROOT/scripts/build-images.sh"
-  else
-    log "WARNING: scripts/build-images.sh not found: runtime images are not built"
+  if [ "${FNPLAT_SKIP_SETUP:-0}" != 1 ]; then
+    local pg_line
+    pg_line=$("$ROOT/scripts/infra-up.sh" | grep '^FNPLAT_PG_PORT=' || true)
+    [ -n "$pg_line" ] && PG_PORT=${pg_line#FNPLAT_PG_PORT=} && profile up
+    if [ -x "$ROOT/scripts/build-images.sh" ]; then
+      "$ROOT/scripts/build-images.sh"
+    else
+      log "WARNING: scripts/build-images.sh not found: runtime images are not built"
+    fi
+    log "building the services (cargo build --workspace --bins)"
+    (cd "$ROOT" && cargo build --workspace --bins)
   fi
-  log "building the services (cargo build --workspace --bins)"
-  (cd "$ROOT" && cargo build --workspace --bins)
 
   local tails=()
   on_exit() {
-    trap - INT TERM EXIT
+    # Stop the services whatever happens to our output (a closed pipe must not stop the cleanup).
+    set +e
+    trap '' PIPE INT TERM
+    trap - EXIT
     [ ${#tails[@]} -eq 0 ] || kill "${tails[@]}" 2>/dev/null || true
     echo >&2
     cmd_stop up
@@ -342,7 +349,7 @@ main() {
     key) profile "${1:-up}"; api_key; echo ;;
     e2e-resources) cmd_e2e_resources ;;
     e2e-cleanup) cmd_e2e_cleanup ;;
-    *) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    *) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
   esac
 }
 
