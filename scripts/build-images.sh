@@ -53,6 +53,8 @@ deb $SECURITY_MIRROR $suite-security main
 EOS
   printf '#!/bin/sh\nexit 101\n' >"$dest/usr/sbin/policy-rc.d"
   chmod +x "$dest/usr/sbin/policy-rc.d"
+  echo force-unsafe-io >"$dest/etc/dpkg/dpkg.cfg.d/fnplat-unsafe-io"
+  rm -f "$dest"/var/cache/apt/archives/*.deb
   # apt resolves (and configures) the full dependency tree; debootstrap --include does not reliably.
   mkdir -p "$CACHE_DIR/debs/apt/partial"
   mount --bind "$CACHE_DIR/debs/apt" "$dest/var/cache/apt/archives"
@@ -66,10 +68,22 @@ EOS
   } || rc=$?
   umount "$dest/var/cache/apt/archives"
   [ "$rc" = 0 ] || return "$rc"
-  rm -rf "$dest"/var/lib/apt/lists/* "$dest"/var/cache/apt/*.bin "$dest"/usr/share/man/* \
-    "$dest"/usr/share/info/* "$dest"/usr/share/doc/* "$dest"/var/log/*.log "$dest"/tmp/* "$dest"/root/.npm
+  rm -f "$dest/etc/dpkg/dpkg.cfg.d/fnplat-unsafe-io" "$dest/usr/sbin/policy-rc.d"
+  rm -rf "$dest"/var/lib/apt/lists/* "$dest"/var/cache/apt/*.bin "$dest"/var/cache/apt/archives/*.deb \
+    "$dest"/usr/share/man/* "$dest"/usr/share/info/* "$dest"/usr/share/doc/* "$dest"/usr/share/locale/* \
+    "$dest"/var/log/*.log "$dest"/tmp/* "$dest"/root/.npm
   : >"$dest/etc/hostname"
 }
+
+cleanup_work() {
+  local m
+  for m in "$1/rootfs/var/cache/apt/archives" "$1/rootfs/proc" "$1"; do
+    if mountpoint -q "$m" 2>/dev/null; then umount "$m" || umount -l "$m"; fi
+  done
+  rm -rf --one-file-system "$1"
+}
+WORK=""
+trap '[ -z "$WORK" ] || cleanup_work "$WORK"' EXIT
 
 ensure_base() { # <runtime dir>; sets BASE_IMAGE
   local dir=$1 BASE_NAME BASE_SUITE BASE_PACKAGES
@@ -89,18 +103,22 @@ ensure_base() { # <runtime dir>; sets BASE_IMAGE
     else
       local work
       work=$(mktemp -d "$CACHE_DIR/tmp/rootfs-$BASE_NAME.XXXXXX")
+      WORK=$work
+      # dpkg fsyncs every file: building in RAM is 2-3x faster than on disk.
+      mount -t tmpfs -o size=4g,mode=0755 fnplat-rootfs "$work" 2>/dev/null || log "tmpfs unavailable, building on disk"
       local blog="$CACHE_DIR/logs/base-$BASE_NAME-$hash.log"
       log "base $BASE_IMAGE: debootstrap $BASE_SUITE + [$BASE_PACKAGES] (log: $blog)"
       if ! make_rootfs "$BASE_SUITE" "$BASE_PACKAGES" "$work/rootfs" >"$blog" 2>&1; then
-        mountpoint -q "$work/rootfs/var/cache/apt/archives" && umount "$work/rootfs/var/cache/apt/archives"
         tail -40 "$blog" >&2
-        rm -rf --one-file-system "$work"
+        cleanup_work "$work"
         die "building the $BASE_NAME rootfs failed"
       fi
       log "base $BASE_IMAGE: rootfs ready after $(since "$t"), packing"
       tar --numeric-owner -C "$work/rootfs" -cf - . | gzip -1 >"$tarball.tmp"
       mv "$tarball.tmp" "$tarball"
-      rm -rf --one-file-system "$work"
+      cleanup_work "$work"
+      WORK=""
+      find "$CACHE_DIR/base" -name "$BASE_NAME-*.tar.gz" ! -name "$BASE_NAME-$hash.tar.gz" -delete
     fi
     docker import \
       --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
