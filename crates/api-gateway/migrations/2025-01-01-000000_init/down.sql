@@ -1,0 +1,4 @@
+DROP TABLE outbox;
+DROP TABLE executions;
+DROP TABLE deployments;
+DROP TABLE functions;

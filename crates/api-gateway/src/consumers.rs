@@ -1,0 +1,146 @@
+//! Consumers persisting what the workers report: build events and execution results.
+//! Handlers are idempotent and status-guarded; database trouble is `Retry`, nonsense is `Dead`.
+use crate::db::deployments::{self, Finished};
+use crate::db::executions::{self, Outcome as ExecOutcome};
+use crate::db::Pool;
+use crate::truncate;
+use model::proto::{BuildEvent, BuildStatus, ExecutionResult};
+use queue::{Incoming, Outcome};
+
+fn retry(err: impl std::fmt::Display) -> Outcome {
+    Outcome::Retry(err.to_string())
+}
+
+pub async fn handle_build_event(pool: Pool, incoming: Incoming<BuildEvent>) -> Outcome {
+    let event = incoming.message;
+    if event.project_id.is_empty() || event.deployment_id.is_empty() {
+        return Outcome::Dead("build event without project or deployment id".into());
+    }
+    let Ok(status) = BuildStatus::try_from(event.status) else {
+        return Outcome::Dead(format!("unknown build status {}", event.status));
+    };
+    let mut conn = match pool.get().await {
+        Ok(c) => c,
+        Err(e) => return retry(e),
+    };
+    let result = match status {
+        BuildStatus::Unspecified => {
+            if event.logs.is_empty() {
+                Ok(())
+            } else {
+                deployments::append_logs(&mut conn, &event.project_id, &event.deployment_id, &event.logs).await
+            }
+        }
+        BuildStatus::Processing | BuildStatus::Building => {
+            let r = deployments::advance(&mut conn, &event.project_id, &event.deployment_id, status.as_appwrite())
+                .await
+                .map(|_| ());
+            if r.is_ok() && !event.logs.is_empty() {
+                deployments::append_logs(&mut conn, &event.project_id, &event.deployment_id, &event.logs).await
+            } else {
+                r
+            }
+        }
+        BuildStatus::Ready | BuildStatus::Failed | BuildStatus::Canceled => {
+            let ready = status == BuildStatus::Ready;
+            let done = Finished {
+                status: match status {
+                    BuildStatus::Ready => deployments::READY,
+                    BuildStatus::Failed => deployments::FAILED,
+                    _ => deployments::CANCELED,
+                },
+                logs: event.logs.clone(),
+                build_size: if ready { i64::try_from(event.build_size).unwrap_or(i64::MAX) } else { 0 },
+                build_duration: i32::try_from(event.build_duration_ms.div_ceil(1000)).unwrap_or(i32::MAX),
+                build_path: if ready { event.output_path.clone() } else { String::new() },
+            };
+            deployments::finish(&mut conn, &event.project_id, &event.deployment_id, done)
+                .await
+                .map(|changed| {
+                    tracing::info!(deployment.id = %event.deployment_id, status = status.as_appwrite(), changed, "build finished");
+                })
+        }
+    };
+    match result {
+        Ok(()) => Outcome::Ack,
+        Err(e) => retry(e),
+    }
+}
+
+/// What the stored execution keeps of a worker's result (spec 3.3, 7.3, 7.5).
+pub fn stored_outcome(result: &ExecutionResult, logging: bool) -> ExecOutcome {
+    let headers: Vec<serde_json::Value> = result
+        .headers
+        .iter()
+        .filter(|h| {
+            let n = h.name.to_ascii_lowercase();
+            n == "content-type" || n == "content-length"
+        })
+        .map(|h| serde_json::json!({"name": h.name.to_ascii_lowercase(), "value": h.value}))
+        .collect();
+    let status = if result.status == executions::COMPLETED || result.status == executions::FAILED {
+        result.status.clone()
+    } else if result.status_code >= 500 || result.status_code == 0 {
+        executions::FAILED.to_owned()
+    } else {
+        executions::COMPLETED.to_owned()
+    };
+    ExecOutcome {
+        status,
+        response_status_code: result.status_code,
+        response_headers: serde_json::Value::Array(headers),
+        logs: if logging { truncate::execution_logs(&result.logs) } else { String::new() },
+        errors: if logging { truncate::execution_errors(&result.errors) } else { String::new() },
+        duration: result.duration_seconds,
+    }
+}
+
+pub async fn handle_execution_result(pool: Pool, incoming: Incoming<ExecutionResult>) -> Outcome {
+    let result = incoming.message;
+    if result.project_id.is_empty() || result.execution_id.is_empty() {
+        return Outcome::Dead("execution result without project or execution id".into());
+    }
+    let mut conn = match pool.get().await {
+        Ok(c) => c,
+        Err(e) => return retry(e),
+    };
+    let logging = match crate::db::functions::find(&mut conn, &result.project_id, &result.function_id).await {
+        Ok(Some(f)) => f.logging,
+        // The function was deleted: nothing left to update.
+        Ok(None) => return Outcome::Ack,
+        Err(e) => return retry(e),
+    };
+    match executions::finish(&mut conn, &result.project_id, &result.execution_id, &stored_outcome(&result, logging)).await {
+        Ok(_) => Outcome::Ack,
+        Err(e) => retry(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use model::proto::Header;
+
+    #[test]
+    fn stored_outcome_keeps_only_content_headers_and_respects_logging() {
+        let result = ExecutionResult {
+            status: "completed".into(),
+            status_code: 200,
+            headers: vec![
+                Header { name: "Content-Type".into(), value: "text/plain".into() },
+                Header { name: "x-custom".into(), value: "1".into() },
+            ],
+            logs: "hello".into(),
+            errors: "oops".into(),
+            duration_seconds: 0.5,
+            ..Default::default()
+        };
+        let stored = stored_outcome(&result, true);
+        assert_eq!(stored.response_headers, serde_json::json!([{"name": "content-type", "value": "text/plain"}]));
+        assert_eq!((stored.logs.as_str(), stored.errors.as_str()), ("hello", "oops"));
+        let silent = stored_outcome(&result, false);
+        assert_eq!((silent.logs.as_str(), silent.errors.as_str()), ("", ""));
+        let crashed = stored_outcome(&ExecutionResult { status_code: 500, ..Default::default() }, true);
+        assert_eq!(crashed.status, "failed");
+    }
+}

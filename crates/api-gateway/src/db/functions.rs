@@ -1,0 +1,330 @@
+//! Queries of the `functions` aggregate.
+use super::schema::{deployments, functions};
+use crate::error::ApiError;
+use crate::query::{self, Filter, ListQuery};
+use chrono::{DateTime, Utc};
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = functions, check_for_backend(Pg))]
+pub struct FunctionRow {
+    pub project_id: String,
+    pub id: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub name: String,
+    pub execute: Vec<String>,
+    pub enabled: bool,
+    pub live: bool,
+    pub logging: bool,
+    pub runtime: String,
+    pub deployment_retention: i32,
+    pub deployment_id: String,
+    pub deployment_created_at: Option<DateTime<Utc>>,
+    pub latest_deployment_id: String,
+    pub latest_deployment_created_at: Option<DateTime<Utc>>,
+    pub latest_deployment_status: String,
+    pub scopes: Vec<String>,
+    pub events: Vec<String>,
+    pub schedule: String,
+    pub timeout: i32,
+    pub entrypoint: String,
+    pub commands: String,
+    pub version: String,
+    pub installation_id: String,
+    pub provider_repository_id: String,
+    pub provider_branch: String,
+    pub provider_root_directory: String,
+    pub provider_silent_mode: bool,
+    pub provider_branches: Vec<String>,
+    pub provider_paths: Vec<String>,
+    pub build_specification: String,
+    pub runtime_specification: String,
+}
+
+/// The settable configuration of a function (create and the full-replacement update).
+#[derive(Debug, Clone, AsChangeset)]
+#[diesel(table_name = functions)]
+pub struct FunctionConfig {
+    pub name: String,
+    pub execute: Vec<String>,
+    pub enabled: bool,
+    pub live: bool,
+    pub logging: bool,
+    pub runtime: String,
+    pub deployment_retention: i32,
+    pub scopes: Vec<String>,
+    pub events: Vec<String>,
+    pub schedule: String,
+    pub timeout: i32,
+    pub entrypoint: String,
+    pub commands: String,
+    pub installation_id: String,
+    pub provider_repository_id: String,
+    pub provider_branch: String,
+    pub provider_root_directory: String,
+    pub provider_silent_mode: bool,
+    pub provider_branches: Vec<String>,
+    pub provider_paths: Vec<String>,
+    pub build_specification: String,
+    pub runtime_specification: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Attributes `queries` may filter and order on (spec 5).
+pub const QUERY_ATTRIBUTES: &[&str] = &[
+    "$id",
+    "$createdAt",
+    "$updatedAt",
+    "$sequence",
+    "name",
+    "enabled",
+    "runtime",
+    "deploymentId",
+    "schedule",
+    "timeout",
+    "entrypoint",
+    "commands",
+    "installationId",
+];
+
+/// Inserts; `Ok(false)` when the id is taken.
+pub async fn insert(conn: &mut AsyncPgConnection, row: &FunctionRow) -> Result<bool, diesel::result::Error> {
+    let inserted = diesel::insert_into(functions::table)
+        .values(row)
+        .on_conflict_do_nothing()
+        .execute(conn)
+        .await?;
+    Ok(inserted == 1)
+}
+
+pub async fn find(
+    conn: &mut AsyncPgConnection,
+    project_id: &str,
+    id: &str,
+) -> Result<Option<FunctionRow>, diesel::result::Error> {
+    functions::table
+        .find((project_id, id))
+        .select(FunctionRow::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+pub async fn update(
+    conn: &mut AsyncPgConnection,
+    project_id: &str,
+    id: &str,
+    config: &FunctionConfig,
+) -> Result<Option<FunctionRow>, diesel::result::Error> {
+    diesel::update(functions::table.find((project_id, id)))
+        .set(config)
+        .returning(FunctionRow::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
+}
+
+/// Deletes the function (deployments and executions go by cascade) and returns the object-store
+/// keys of its deployments so the files can be removed afterwards.
+pub async fn delete(
+    conn: &mut AsyncPgConnection,
+    project_id: &str,
+    id: &str,
+) -> Result<Option<Vec<String>>, diesel::result::Error> {
+    use diesel_async::AsyncConnection;
+    use diesel_async::scoped_futures::ScopedFutureExt;
+    let (project_id, id) = (project_id.to_owned(), id.to_owned());
+    conn.transaction(|conn| {
+        async move {
+            let files: Vec<(String, String)> = deployments::table
+                .filter(deployments::project_id.eq(&project_id))
+                .filter(deployments::function_id.eq(&id))
+                .select((deployments::source_path, deployments::build_path))
+                .load(conn)
+                .await?;
+            let deleted = diesel::delete(functions::table.find((&project_id, &id))).execute(conn).await?;
+            if deleted == 0 {
+                return Ok(None);
+            }
+            Ok(Some(
+                files
+                    .into_iter()
+                    .flat_map(|(source, build)| [source, build])
+                    .filter(|p| !p.is_empty())
+                    .collect(),
+            ))
+        }
+        .scope_boxed()
+    })
+    .await
+}
+
+/// Makes `deployment_id` the active deployment.
+pub async fn activate(
+    conn: &mut AsyncPgConnection,
+    project_id: &str,
+    id: &str,
+    deployment_id: &str,
+    deployment_created_at: DateTime<Utc>,
+) -> Result<Option<FunctionRow>, diesel::result::Error> {
+    diesel::update(functions::table.find((project_id, id)))
+        .set((
+            functions::deployment_id.eq(deployment_id),
+            functions::deployment_created_at.eq(Some(deployment_created_at)),
+            functions::live.eq(true),
+            functions::updated_at.eq(Utc::now()),
+        ))
+        .returning(FunctionRow::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
+}
+
+/// Records the newest deployment of a function.
+pub async fn set_latest_deployment(
+    conn: &mut AsyncPgConnection,
+    project_id: &str,
+    id: &str,
+    deployment_id: &str,
+    created_at: DateTime<Utc>,
+    status: &str,
+) -> Result<(), diesel::result::Error> {
+    diesel::update(functions::table.find((project_id, id)))
+        .set((
+            functions::latest_deployment_id.eq(deployment_id),
+            functions::latest_deployment_created_at.eq(Some(created_at)),
+            functions::latest_deployment_status.eq(status),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Updates `latestDeploymentStatus` if `deployment_id` is still the latest deployment.
+pub async fn set_latest_status(
+    conn: &mut AsyncPgConnection,
+    project_id: &str,
+    id: &str,
+    deployment_id: &str,
+    status: &str,
+) -> Result<(), diesel::result::Error> {
+    diesel::update(
+        functions::table
+            .find((project_id, id))
+            .filter(functions::latest_deployment_id.eq(deployment_id)),
+    )
+    .set(functions::latest_deployment_status.eq(status))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+fn filtered<'a>(
+    project_id: &'a str,
+    q: &'a ListQuery,
+) -> Result<functions::BoxedQuery<'a, Pg>, ApiError> {
+    let mut query = functions::table.filter(functions::project_id.eq(project_id)).into_boxed();
+    if let Some(search) = &q.search {
+        let pattern = format!("%{}%", search.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+        query = query.filter(
+            functions::id
+                .ilike(pattern.clone())
+                .or(functions::name.ilike(pattern.clone()))
+                .or(functions::runtime.ilike(pattern)),
+        );
+    }
+    for filter in &q.filters {
+        let (attr, values, negate) = match filter {
+            Filter::Equal(a, v) => (a.as_str(), v, false),
+            Filter::NotEqual(a, v) => (a.as_str(), v, true),
+        };
+        macro_rules! text {
+            ($col:expr) => {{
+                let v = query::strings(values);
+                if negate {
+                    query.filter(diesel::dsl::not($col.eq_any(v)))
+                } else {
+                    query.filter($col.eq_any(v))
+                }
+            }};
+        }
+        query = match attr {
+            "$id" => text!(functions::id),
+            "name" => text!(functions::name),
+            "runtime" => text!(functions::runtime),
+            "deploymentId" => text!(functions::deployment_id),
+            "schedule" => text!(functions::schedule),
+            "entrypoint" => text!(functions::entrypoint),
+            "commands" => text!(functions::commands),
+            "installationId" => text!(functions::installation_id),
+            "enabled" => {
+                let v = query::bools(values)?;
+                if negate {
+                    query.filter(diesel::dsl::not(functions::enabled.eq_any(v)))
+                } else {
+                    query.filter(functions::enabled.eq_any(v))
+                }
+            }
+            "timeout" => {
+                let v: Vec<i32> = query::ints(values)?.into_iter().filter_map(|n| i32::try_from(n).ok()).collect();
+                if negate {
+                    query.filter(diesel::dsl::not(functions::timeout.eq_any(v)))
+                } else {
+                    query.filter(functions::timeout.eq_any(v))
+                }
+            }
+            other => {
+                return Err(ApiError::QueryInvalid(format!("Invalid query: Cannot filter on attribute: {other}")))
+            }
+        };
+    }
+    Ok(query)
+}
+
+pub async fn list(
+    conn: &mut AsyncPgConnection,
+    project_id: &str,
+    q: &ListQuery,
+) -> Result<(i64, Vec<FunctionRow>), ApiError> {
+    let total = if q.total { filtered(project_id, q)?.count().get_result::<i64>(conn).await? } else { 0 };
+    let mut query = filtered(project_id, q)?;
+    for order in &q.orders {
+        macro_rules! ord {
+            ($col:expr) => {
+                if order.ascending {
+                    query.then_order_by($col.asc())
+                } else {
+                    query.then_order_by($col.desc())
+                }
+            };
+        }
+        query = match order.attribute.as_str() {
+            "$id" => ord!(functions::id),
+            "$createdAt" => ord!(functions::created_at),
+            "$updatedAt" => ord!(functions::updated_at),
+            "$sequence" => ord!(functions::created_at),
+            "name" => ord!(functions::name),
+            "enabled" => ord!(functions::enabled),
+            "runtime" => ord!(functions::runtime),
+            "deploymentId" => ord!(functions::deployment_id),
+            "schedule" => ord!(functions::schedule),
+            "timeout" => ord!(functions::timeout),
+            "entrypoint" => ord!(functions::entrypoint),
+            "commands" => ord!(functions::commands),
+            "installationId" => ord!(functions::installation_id),
+            other => return Err(ApiError::QueryInvalid(format!("Invalid query: Cannot order by attribute: {other}"))),
+        };
+    }
+    let rows = query
+        .then_order_by(functions::created_at.asc())
+        .then_order_by(functions::id.asc())
+        .limit(q.limit)
+        .offset(q.offset)
+        .select(FunctionRow::as_select())
+        .load(conn)
+        .await?;
+    Ok((query::cap_total(total, q.total), rows))
+}

@@ -1,0 +1,104 @@
+//! Diesel table definitions, kept in step with `migrations/` by hand (checked by the integration
+//! tests, which run the migrations and then every query).
+// @generated-style file: edit together with the migrations.
+
+diesel::table! {
+    // `seq` (insertion order) exists in the table but is left out here: diesel's 32-column limit.
+    functions (project_id, id) {
+        project_id -> Text,
+        id -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        name -> Text,
+        execute -> Array<Text>,
+        enabled -> Bool,
+        live -> Bool,
+        logging -> Bool,
+        runtime -> Text,
+        deployment_retention -> Int4,
+        deployment_id -> Text,
+        deployment_created_at -> Nullable<Timestamptz>,
+        latest_deployment_id -> Text,
+        latest_deployment_created_at -> Nullable<Timestamptz>,
+        latest_deployment_status -> Text,
+        scopes -> Array<Text>,
+        events -> Array<Text>,
+        schedule -> Text,
+        timeout -> Int4,
+        entrypoint -> Text,
+        commands -> Text,
+        version -> Text,
+        installation_id -> Text,
+        provider_repository_id -> Text,
+        provider_branch -> Text,
+        provider_root_directory -> Text,
+        provider_silent_mode -> Bool,
+        provider_branches -> Array<Text>,
+        provider_paths -> Array<Text>,
+        build_specification -> Text,
+        runtime_specification -> Text,
+    }
+}
+
+diesel::table! {
+    deployments (project_id, id) {
+        project_id -> Text,
+        id -> Text,
+        seq -> Int8,
+        function_id -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        #[sql_name = "type"]
+        type_ -> Text,
+        entrypoint -> Text,
+        commands -> Text,
+        source_path -> Text,
+        source_size -> Int8,
+        build_path -> Text,
+        build_size -> Int8,
+        build_duration -> Int4,
+        build_logs -> Text,
+        build_started_at -> Nullable<Timestamptz>,
+        activate -> Bool,
+        status -> Text,
+    }
+}
+
+diesel::table! {
+    executions (project_id, id) {
+        project_id -> Text,
+        id -> Text,
+        seq -> Int8,
+        function_id -> Text,
+        deployment_id -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        trigger -> Text,
+        status -> Text,
+        request_method -> Text,
+        request_path -> Text,
+        request_headers -> Jsonb,
+        response_status_code -> Int4,
+        response_headers -> Jsonb,
+        logs -> Text,
+        errors -> Text,
+        duration -> Float8,
+        scheduled_at -> Nullable<Timestamptz>,
+        timeout_seconds -> Int4,
+    }
+}
+
+diesel::table! {
+    outbox (id) {
+        id -> Int8,
+        queue -> Text,
+        payload -> Bytea,
+        correlation_id -> Text,
+        created_at -> Timestamptz,
+        attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        last_error -> Text,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(functions, deployments, executions, outbox);

@@ -1,0 +1,20 @@
+//! The api-gateway: the Appwrite-compatible REST API over PostgreSQL, the outbox relay that
+//! publishes jobs, and the consumers that persist what the workers report.
+pub mod auth;
+pub mod consumers;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod jobs;
+pub mod outbox;
+pub mod params;
+pub mod query;
+pub mod reaper;
+pub mod routes;
+pub mod settings;
+pub mod startup;
+pub mod truncate;
+pub mod wire;
+
+pub use settings::Settings;
+pub use startup::Application;

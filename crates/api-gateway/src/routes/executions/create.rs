@@ -1,0 +1,169 @@
+//! `POST /v1/functions/{functionId}/executions` (spec 2.3, 7): async => execution row + job in
+//! one transaction, 202; sync => execution row, RPC to an executor, 201 with the response (or 408
+//! when no answer comes in time).
+use crate::auth::{Authorized, Caller, ExecutionsWrite};
+use crate::db::executions::{self, ExecutionRow, Outcome, FAILED, PROCESSING, WAITING};
+use crate::domain::ExecutionParams;
+use crate::error::ApiError;
+use crate::params::JsonBody;
+use crate::startup::AppState;
+use crate::{consumers, jobs, wire};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::Utc;
+use model::proto::ExecutionResult;
+use prost::Message;
+use std::time::Duration;
+
+pub async fn handler(
+    auth: Authorized<ExecutionsWrite>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+    JsonBody(params): JsonBody<ExecutionParams>,
+) -> Result<HttpResponse, ApiError> {
+    // Pre-checks in the order of spec 7.1.
+    let request = params.validate()?;
+    let mut conn = state.pool.get().await?;
+    let function = super::super::load_function(&mut conn, &auth.project_id, &path).await?;
+    if auth.caller != Caller::Key && !function.enabled {
+        return Err(ApiError::FunctionNotFound);
+    }
+    if model::catalogue::find_runtime(&function.runtime).is_none() || !state.settings.runtime_installed(&function.runtime) {
+        return Err(ApiError::FunctionRuntimeUnsupported(format!("Runtime \"{}\" is not supported", function.runtime)));
+    }
+    let no_deployment = || {
+        ApiError::DeploymentNotFound("Deployment not found. Create a deployment before trying to execute a function".into())
+    };
+    if function.deployment_id.is_empty() {
+        return Err(no_deployment());
+    }
+    let deployment = crate::db::deployments::find(&mut conn, &auth.project_id, &function.id, &function.deployment_id)
+        .await?
+        .ok_or_else(no_deployment)?;
+    if deployment.status != crate::db::deployments::READY {
+        return Err(ApiError::BuildNotReady);
+    }
+    if auth.caller != Caller::Key && !function.execute.iter().any(|r| r == "any" || r == "guests") {
+        return Err(ApiError::UserUnauthorized);
+    }
+
+    let execution_id = model::ids::unique_id();
+    let client_ip = req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
+    let headers = jobs::function_headers(&request, &execution_id, &client_ip);
+    let mut stored_headers: Vec<(String, String)> = request.headers.clone();
+    stored_headers.push(("x-appwrite-client-ip".into(), client_ip.clone()));
+    let now = Utc::now();
+    let job = jobs::execution_job(
+        &state.settings,
+        jobs::ExecutionJobInput {
+            function: &function,
+            deployment: &deployment,
+            execution_id: &execution_id,
+            request: &request,
+            headers: &headers,
+            sync: !request.is_async,
+            created_at_unix_ms: now.timestamp_millis(),
+        },
+    );
+    let row = ExecutionRow {
+        project_id: auth.project_id.clone(),
+        id: execution_id.clone(),
+        function_id: function.id.clone(),
+        deployment_id: deployment.id.clone(),
+        created_at: now,
+        updated_at: now,
+        trigger: "http".into(),
+        status: if request.is_async { WAITING } else { PROCESSING }.into(),
+        request_method: request.method.clone(),
+        request_path: request.path.clone(),
+        request_headers: jobs::stored_request_headers(&stored_headers),
+        response_status_code: 0,
+        response_headers: serde_json::json!([]),
+        logs: String::new(),
+        errors: String::new(),
+        duration: 0.0,
+        scheduled_at: None,
+        timeout_seconds: function.timeout,
+    };
+
+    if request.is_async {
+        executions::insert_with_job(&mut conn, &row, model::topology::EXECUTIONS_QUEUE, job.encode_to_vec()).await?;
+        state.outbox_wake.notify_one();
+        tracing::info!(function.id = %function.id, execution.id = %execution_id, "async execution queued");
+        return Ok(super::super::json(StatusCode::ACCEPTED, wire::Execution::from(row)));
+    }
+
+    executions::insert(&mut conn, &row).await?;
+    // Give the connection back while waiting for the executor.
+    drop(conn);
+    let settings = &state.settings.executions;
+    let wait = Duration::from_secs(
+        u64::try_from(function.timeout).unwrap_or(15).min(settings.sync_timeout_seconds) + settings.cold_start_margin_seconds,
+    );
+    let reply = state.rpc.call(model::topology::EXECUTIONS_QUEUE, &job, &execution_id, wait).await;
+    let result = match reply {
+        Ok(bytes) => ExecutionResult::decode(bytes.as_slice()).map_err(|e| {
+            ApiError::internal(anyhow::anyhow!("undecodable execution reply for {execution_id}: {e}"))
+        }),
+        Err(queue::QueueError::Timeout) => Err(ApiError::FunctionSynchronousTimeout),
+        Err(err) => Err(ApiError::ServiceUnavailable(format!("executor request failed: {err}"))),
+    };
+    let result = match result {
+        Ok(result) => result,
+        Err(err) => {
+            let message = match &err {
+                ApiError::FunctionSynchronousTimeout => err.to_string(),
+                _ => "The execution could not be delivered to an executor.".to_owned(),
+            };
+            fail(&state, &auth.project_id, &execution_id, &message).await;
+            return Err(err);
+        }
+    };
+
+    let mut conn = state.pool.get().await?;
+    let stored = executions::finish(&mut conn, &auth.project_id, &execution_id, &consumers::stored_outcome(&result, function.logging))
+        .await?
+        .ok_or(ApiError::ExecutionNotFound)?;
+    let mut execution = wire::Execution::from(stored);
+    if auth.caller != Caller::Key {
+        execution.logs.clear();
+        execution.errors.clear();
+    }
+    execution.response_body = if request.method == "HEAD" {
+        String::new()
+    } else {
+        String::from_utf8(result.body)
+            .map_err(|_| ApiError::BadRequest("Failed to parse response: the function returned a binary body; request it with Accept: multipart/form-data.".into()))?
+    };
+    execution.response_headers = result
+        .headers
+        .iter()
+        .filter(|h| !h.name.to_ascii_lowercase().starts_with("x-open-runtimes-"))
+        .map(|h| wire::Header { name: h.name.to_ascii_lowercase(), value: h.value.clone() })
+        .chain(std::iter::once(wire::Header { name: "x-appwrite-execution-id".into(), value: execution_id.clone() }))
+        .collect();
+    tracing::info!(function.id = %function.id, execution.id = %execution_id, status = %execution.status, "sync execution finished");
+    Ok(HttpResponse::Created()
+        .insert_header(("x-appwrite-execution-id", execution_id))
+        .json(execution))
+}
+
+/// Marks a sync execution failed (best effort; the reaper catches what this misses).
+async fn fail(state: &AppState, project_id: &str, execution_id: &str, message: &str) {
+    let outcome = Outcome {
+        status: FAILED.into(),
+        response_status_code: 500,
+        response_headers: serde_json::json!([]),
+        logs: String::new(),
+        errors: format!("{message}\nError Code: 500"),
+        duration: 0.0,
+    };
+    let stored = match state.pool.get().await {
+        Ok(mut conn) => executions::finish(&mut conn, project_id, execution_id, &outcome).await.map(|_| ()).map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(err) = stored {
+        tracing::warn!(execution.id = %execution_id, error = %err, "could not mark execution failed");
+    }
+}

@@ -1,0 +1,22 @@
+//! `GET /v1/functions/{functionId}/executions/{executionId}`: 200 Execution.
+use crate::auth::{Authorized, ExecutionsRead};
+use crate::error::ApiError;
+use crate::startup::AppState;
+use crate::wire;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+
+pub async fn handler(
+    auth: Authorized<ExecutionsRead>,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (function_id, execution_id) = path.into_inner();
+    let mut conn = state.pool.get().await?;
+    let function = super::super::load_function(&mut conn, &auth.project_id, &function_id).await?;
+    crate::domain::uid("executionId", &execution_id)?;
+    let execution = crate::db::executions::find(&mut conn, &auth.project_id, &function.id, &execution_id)
+        .await?
+        .ok_or(ApiError::ExecutionNotFound)?;
+    Ok(super::super::json(StatusCode::OK, wire::Execution::from(execution)))
+}

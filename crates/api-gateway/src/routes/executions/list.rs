@@ -1,0 +1,25 @@
+//! `GET /v1/functions/{functionId}/executions`: 200 ExecutionList.
+use crate::auth::{Authorized, ExecutionsRead};
+use crate::error::ApiError;
+use crate::params::query_pairs;
+use crate::query::ListQuery;
+use crate::startup::AppState;
+use crate::wire;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+
+pub async fn handler(
+    auth: Authorized<ExecutionsRead>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let mut query = ListQuery::from_pairs(&query_pairs(&req)?, crate::db::executions::QUERY_ATTRIBUTES)?;
+    // listExecutions has no `search` (removed in 1.7).
+    query.search = None;
+    let mut conn = state.pool.get().await?;
+    let function = super::super::load_function(&mut conn, &auth.project_id, &path).await?;
+    let (total, rows) = crate::db::executions::list(&mut conn, &auth.project_id, &function.id, &query).await?;
+    let items: Vec<wire::Execution> = rows.into_iter().map(Into::into).collect();
+    Ok(super::super::json(StatusCode::OK, wire::list("executions", total, items)))
+}

@@ -1,0 +1,88 @@
+//! The whole API on one screen. One file per endpoint under `routes/<resource>/<verb>.rs`.
+pub mod deployments;
+pub mod executions;
+pub mod functions;
+pub mod health;
+
+use crate::db::functions::FunctionRow;
+use crate::error::ApiError;
+use actix_web::{web, HttpResponse, Resource};
+use diesel_async::AsyncPgConnection;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/health/livez").route(web::get().to(health::livez)))
+        .service(resource("/health/readyz").route(web::get().to(health::readyz)))
+        .service(
+            web::scope("/v1/functions")
+                .service(
+                    resource("")
+                        .route(web::get().to(functions::list::handler))
+                        .route(web::post().to(functions::create::handler)),
+                )
+                .service(resource("/runtimes").route(web::get().to(functions::runtimes::handler)))
+                .service(resource("/specifications").route(web::get().to(functions::specifications::handler)))
+                .service(
+                    resource("/{functionId}")
+                        .route(web::get().to(functions::get::handler))
+                        .route(web::put().to(functions::update::handler))
+                        .route(web::delete().to(functions::delete::handler)),
+                )
+                .service(
+                    resource("/{functionId}/deployment").route(web::patch().to(functions::update_deployment::handler)),
+                )
+                .service(
+                    resource("/{functionId}/deployments")
+                        .route(web::get().to(deployments::list::handler))
+                        .route(web::post().to(deployments::create::handler)),
+                )
+                .service(
+                    resource("/{functionId}/deployments/{deploymentId}").route(web::get().to(deployments::get::handler)),
+                )
+                .service(
+                    resource("/{functionId}/executions")
+                        .route(web::get().to(executions::list::handler))
+                        .route(web::post().to(executions::create::handler)),
+                )
+                .service(
+                    resource("/{functionId}/executions/{executionId}").route(web::get().to(executions::get::handler)),
+                ),
+        );
+}
+
+/// A resource whose unmatched methods answer like unknown routes (Appwrite routes by method).
+fn resource(path: &str) -> Resource {
+    web::resource(path).default_service(web::to(not_found))
+}
+
+pub async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::RouteNotFound)
+}
+
+pub fn path_config() -> web::PathConfig {
+    web::PathConfig::default().error_handler(|err, _| ApiError::ArgumentInvalid(format!("Invalid path: {err}")).into())
+}
+
+pub fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default()
+        .error_handler(|err, _| ApiError::ArgumentInvalid(format!("Invalid query string: {err}")).into())
+}
+
+pub fn json_config() -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(crate::params::MAX_JSON_BODY)
+        .error_handler(|err, _| ApiError::ArgumentInvalid(format!("Invalid JSON body: {err}")).into())
+}
+
+/// The function `id` of the project, or 404 `function_not_found`.
+pub(crate) async fn load_function(
+    conn: &mut AsyncPgConnection,
+    project_id: &str,
+    id: &str,
+) -> Result<FunctionRow, ApiError> {
+    crate::domain::uid("functionId", id)?;
+    crate::db::functions::find(conn, project_id, id).await?.ok_or(ApiError::FunctionNotFound)
+}
+
+pub(crate) fn json(status: actix_web::http::StatusCode, body: impl serde::Serialize) -> HttpResponse {
+    HttpResponse::build(status).json(body)
+}
