@@ -44,29 +44,27 @@ flock 9
 # make_rootfs <suite> <packages> <dest dir>. Its source text is part of the base image hash, so
 # editing it invalidates cached bases.
 make_rootfs() {
+  # Runs in an `if !` context where set -e is off: every step checks its status explicitly.
   local suite=$1 packages=$2 dest=$3
-  debootstrap --variant=minbase --cache-dir="$CACHE_DIR/debs" "$suite" "$dest" "$MIRROR"
-  cat >"$dest/etc/apt/sources.list" <<EOS
-deb $MIRROR $suite main
-deb $MIRROR $suite-updates main
-deb $SECURITY_MIRROR $suite-security main
-EOS
-  printf '#!/bin/sh\nexit 101\n' >"$dest/usr/sbin/policy-rc.d"
-  chmod +x "$dest/usr/sbin/policy-rc.d"
-  echo force-unsafe-io >"$dest/etc/dpkg/dpkg.cfg.d/fnplat-unsafe-io"
+  debootstrap --variant=minbase --cache-dir="$CACHE_DIR/debs" "$suite" "$dest" "$MIRROR" || return 1
+  printf 'deb %s %s main\ndeb %s %s-updates main\ndeb %s %s-security main\n' \
+    "$MIRROR" "$suite" "$MIRROR" "$suite" "$SECURITY_MIRROR" "$suite" >"$dest/etc/apt/sources.list" || return 1
+  printf '#!/bin/sh\nexit 101\n' >"$dest/usr/sbin/policy-rc.d" && chmod +x "$dest/usr/sbin/policy-rc.d" || return 1
+  echo force-unsafe-io >"$dest/etc/dpkg/dpkg.cfg.d/fnplat-unsafe-io" || return 1
   rm -f "$dest"/var/cache/apt/archives/*.deb
   # apt resolves (and configures) the full dependency tree; debootstrap --include does not reliably.
-  mkdir -p "$CACHE_DIR/debs/apt/partial"
-  mount --bind "$CACHE_DIR/debs/apt" "$dest/var/cache/apt/archives"
+  mkdir -p "$CACHE_DIR/debs/apt/partial" || return 1
+  mount --bind "$CACHE_DIR/debs/apt" "$dest/var/cache/apt/archives" || return 1
   local rc=0
   {
     chroot "$dest" env DEBIAN_FRONTEND=noninteractive LC_ALL=C apt-get update -q &&
       chroot "$dest" env DEBIAN_FRONTEND=noninteractive LC_ALL=C \
         apt-get install -y -q --no-install-recommends $packages &&
       chroot "$dest" env LC_ALL=C dpkg --configure -a &&
+      chroot "$dest" node --version &&
       chroot "$dest" npm --version
   } || rc=$?
-  umount "$dest/var/cache/apt/archives"
+  umount "$dest/var/cache/apt/archives" || return 1
   [ "$rc" = 0 ] || return "$rc"
   rm -f "$dest/etc/dpkg/dpkg.cfg.d/fnplat-unsafe-io" "$dest/usr/sbin/policy-rc.d"
   rm -rf "$dest"/var/lib/apt/lists/* "$dest"/var/cache/apt/*.bin "$dest"/var/cache/apt/archives/*.deb \
@@ -101,6 +99,8 @@ ensure_base() { # <runtime dir>; sets BASE_IMAGE
     if [ -s "$tarball" ]; then
       log "base $BASE_IMAGE: reusing cached rootfs $tarball"
     else
+      [ "$(id -u)" = 0 ] || die "building the $BASE_NAME base needs root (debootstrap, chroot, mount)"
+      command -v debootstrap >/dev/null || die "debootstrap not installed (scripts/infra-up.sh installs it)"
       local work
       work=$(mktemp -d "$CACHE_DIR/tmp/rootfs-$BASE_NAME.XXXXXX")
       WORK=$work
@@ -127,6 +127,9 @@ ensure_base() { # <runtime dir>; sets BASE_IMAGE
       --message "fnplat base $BASE_NAME ($BASE_SUITE: $BASE_PACKAGES)" \
       "$tarball" "$BASE_IMAGE" >/dev/null
     log "base $BASE_IMAGE: imported in $(since "$t")"
+    # drop tags of superseded bases (layers stay while a runtime image still uses them)
+    docker images --format '{{.Repository}}:{{.Tag}}' "fnplat/base-$BASE_NAME" |
+      grep -v -e ":$hash\$" -e ':latest$' | xargs -r docker rmi >/dev/null 2>&1 || true
   fi
   docker tag "$BASE_IMAGE" "fnplat/base-$BASE_NAME:latest"
 }
@@ -150,13 +153,18 @@ build_runtime() { # <runtime id>
     log "runtime $image: up to date (hash $hash), skipped"
     return
   fi
-  local blog="$CACHE_DIR/logs/runtime-$id.log"
+  local blog="$CACHE_DIR/logs/runtime-$id.log" previous
+  previous=$(docker image inspect -f '{{.Id}}' "$image" 2>/dev/null || true)
   log "runtime $image: docker build (hash $hash, log: $blog)"
   if ! docker build "${build_args[@]}" \
     --label "fnplat.runtime.id=$id" --label "fnplat.runtime.hash=$hash" \
     -t "$image" "$dir" >"$blog" 2>&1; then
     tail -40 "$blog" >&2
     die "docker build of $image failed"
+  fi
+  # remove the superseded image unless containers still use it
+  if [ -n "$previous" ] && [ "$previous" != "$(docker image inspect -f '{{.Id}}' "$image")" ]; then
+    docker rmi "$previous" >/dev/null 2>&1 || true
   fi
   local size
   size=$(docker image inspect -f '{{.Size}}' "$image" | awk '{ printf "%.0fMB", $1 / 1000000 }')
