@@ -381,6 +381,16 @@ describe('node-esm (ES module, context API)', () => {
     assert.equal(rt.readLog(logId, 'errors'), 'esm error line\n');
   });
 
+  test('concurrent executions keep their logs apart', async () => {
+    const ids = Array.from({ length: 20 }, (_, i) => `conc-${Date.now()}-${i}`);
+    const results = await Promise.all(ids.map((id) => rt.call(`/?id=${id}`, { headers: { 'x-open-runtimes-log-id': id } })));
+    for (const [i, id] of ids.entries()) {
+      assert.equal(results[i].status, 200);
+      assert.equal(rt.readLog(id, 'logs').split('\n').length, 5, `logs of ${id}`);
+      assert.equal(rt.readLog(id, 'errors'), 'esm error line\n');
+    }
+  });
+
   test('res.text with status and headers; x-open-runtimes-* response headers dropped', async () => {
     const res = await rt.call('/text');
     assert.equal(res.status, 201);

@@ -448,7 +448,7 @@ async function execute(context, logger, timeout) {
   let timer = null;
   try {
     const run = Promise.resolve().then(() => fn(context));
-    if (timeout !== null) {
+    if (timeout !== null && timeout * 1000 <= 2147483647) { // longer than setTimeout's range: no limit
       const timedOut = new Promise((resolve) => {
         timer = setTimeout(resolve, timeout * 1000, RESPONSE);
       });
