@@ -44,7 +44,7 @@ if has_suite unit; then
   export FNPLAT_TEST_AMQP_URL=${FNPLAT_TEST_AMQP_URL:-amqp://fnplat:fnplat@127.0.0.1:5672/%2f}
   s=$SECONDS
   if command -v cargo-nextest >/dev/null 2>&1; then
-    cargo nextest run --workspace --no-tests=warn; rc=$?
+    cargo nextest run --workspace --no-fail-fast --no-tests=warn; rc=$?
   else
     log "cargo-nextest not installed: falling back to cargo test"
     cargo test --workspace; rc=$?
