@@ -63,7 +63,11 @@ pub struct Builder {
 /// The docker container name of a deployment's build; stable so a redelivered job finds and
 /// removes the leftover of an earlier attempt.
 pub fn container_name(job: &BuildJob) -> String {
-    format!("fnplat-build-{}-{}", name_fragment(&job.project_id), name_fragment(&job.deployment_id))
+    format!(
+        "fnplat-build-{}-{}",
+        name_fragment(&job.project_id),
+        name_fragment(&job.deployment_id)
+    )
 }
 
 /// The build container's command: extract the source, then run the runtime's build helper with
@@ -81,11 +85,21 @@ pub fn build_command(commands: &str) -> Vec<String> {
 
 /// The build container's environment: the job's variables, then the platform's (which win).
 pub fn build_env(job: &BuildJob, with_ca_bundle: bool) -> Vec<(String, String)> {
-    let mut env: BTreeMap<String, String> = job.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    env.insert("OPEN_RUNTIMES_ENTRYPOINT".to_owned(), job.entrypoint.clone());
+    let mut env: BTreeMap<String, String> = job
+        .env
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    env.insert(
+        "OPEN_RUNTIMES_ENTRYPOINT".to_owned(),
+        job.entrypoint.clone(),
+    );
     if with_ca_bundle {
         for key in ["NODE_EXTRA_CA_CERTS", "npm_config_cafile", "PIP_CERT"] {
-            env.insert(key.to_owned(), crate::settings::CONTAINER_CA_BUNDLE.to_owned());
+            env.insert(
+                key.to_owned(),
+                crate::settings::CONTAINER_CA_BUNDLE.to_owned(),
+            );
         }
     }
     env.into_iter().collect()
@@ -93,7 +107,10 @@ pub fn build_env(job: &BuildJob, with_ca_bundle: bool) -> Vec<(String, String)> 
 
 /// The last line of a successful build's log.
 pub fn finished_line(now: chrono::DateTime<chrono::Local>) -> String {
-    format!("[{}] [appwrite] Deployment finished.", now.format("%H:%M:%S"))
+    format!(
+        "[{}] [appwrite] Deployment finished.",
+        now.format("%H:%M:%S")
+    )
 }
 
 /// Appends `line` on its own line.
@@ -150,8 +167,15 @@ struct Reporter<'a> {
 
 impl<'a> Reporter<'a> {
     fn new(events: &'a dyn EventSink, job: &'a BuildJob) -> Self {
-        let base = u64::try_from(sandbox::now_unix_ms()).unwrap_or(0).saturating_mul(1000);
-        Self { events, job, sequence: base, started: Instant::now() }
+        let base = u64::try_from(sandbox::now_unix_ms())
+            .unwrap_or(0)
+            .saturating_mul(1000);
+        Self {
+            events,
+            job,
+            sequence: base,
+            started: Instant::now(),
+        }
     }
 
     fn event(&mut self, status: BuildStatus, logs: String) -> BuildEvent {
@@ -189,7 +213,8 @@ impl<'a> Reporter<'a> {
     /// The terminal event, retried a few times; `Ack` once it is durable, else `Retry`.
     async fn terminal(&mut self, status: BuildStatus, logs: String, size: u64) -> Outcome {
         let mut event = self.event(status, logs);
-        event.build_duration_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        event.build_duration_ms =
+            u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
         if status == BuildStatus::Ready {
             event.build_size = size;
             event.output_path = self.job.output_path.clone();
@@ -202,7 +227,9 @@ impl<'a> Reporter<'a> {
                     return Outcome::Ack;
                 }
                 Err(err) if attempt == TERMINAL_PUBLISH_ATTEMPTS => {
-                    return Outcome::Retry(format!("could not publish the terminal build event: {err}"));
+                    return Outcome::Retry(format!(
+                        "could not publish the terminal build event: {err}"
+                    ));
                 }
                 Err(err) => {
                     tracing::warn!(error = %err, attempt, "publishing the terminal build event failed, retrying");
@@ -239,7 +266,12 @@ impl From<SandboxError> for Interrupted {
 }
 
 impl Builder {
-    pub fn new(sandbox: Sandbox, store: Arc<dyn ObjectStore>, events: Arc<dyn EventSink>, config: BuilderConfig) -> Self {
+    pub fn new(
+        sandbox: Sandbox,
+        store: Arc<dyn ObjectStore>,
+        events: Arc<dyn EventSink>,
+        config: BuilderConfig,
+    ) -> Self {
         Self {
             sandbox,
             store,
@@ -272,7 +304,10 @@ impl Builder {
     fn was_canceled(&self, deployment_id: &str) -> bool {
         self.canceled
             .lock()
-            .map(|c| c.get(deployment_id).is_some_and(|at| at.elapsed() < CANCEL_MEMORY))
+            .map(|c| {
+                c.get(deployment_id)
+                    .is_some_and(|at| at.elapsed() < CANCEL_MEMORY)
+            })
             .unwrap_or(false)
     }
 
@@ -286,17 +321,29 @@ impl Builder {
         if self.was_canceled(&job.deployment_id) {
             cancel.cancel();
         }
-        let outcome = tracing::Instrument::instrument(self.build(&job, &cancel, shutdown), span).await;
+        let outcome =
+            tracing::Instrument::instrument(self.build(&job, &cancel, shutdown), span).await;
         if let Ok(mut running) = self.running.lock() {
             running.remove(&job.deployment_id);
         }
         outcome
     }
 
-    async fn build(&self, job: &BuildJob, cancel: &CancellationToken, shutdown: &CancellationToken) -> Outcome {
+    async fn build(
+        &self,
+        job: &BuildJob,
+        cancel: &CancellationToken,
+        shutdown: &CancellationToken,
+    ) -> Outcome {
         let mut reporter = Reporter::new(self.events.as_ref(), job);
         if cancel.is_cancelled() {
-            return reporter.terminal(BuildStatus::Canceled, "Build has been canceled.".to_owned(), 0).await;
+            return reporter
+                .terminal(
+                    BuildStatus::Canceled,
+                    "Build has been canceled.".to_owned(),
+                    0,
+                )
+                .await;
         }
         if let Err(err) = reporter.status(BuildStatus::Processing).await {
             return Outcome::Retry(format!("could not publish the processing event: {err}"));
@@ -315,7 +362,17 @@ impl Builder {
             return Outcome::Retry(format!("could not remove leftover build container: {err}"));
         }
         let mut logs = LogBuffer::default();
-        let result = self.run_container(&name, job, source, &mut logs, &mut reporter, cancel, shutdown).await;
+        let result = self
+            .run_container(
+                &name,
+                job,
+                source,
+                &mut logs,
+                &mut reporter,
+                cancel,
+                shutdown,
+            )
+            .await;
         if let Err(err) = self.sandbox.remove(&name).await {
             tracing::warn!(error = %err, container = %name, "could not remove build container");
         }
@@ -326,12 +383,22 @@ impl Builder {
                 reporter.terminal(BuildStatus::Ready, text, size).await
             }
             Ok(Terminal::Failed(message)) => {
-                reporter.terminal(BuildStatus::Failed, append_line(&logs.full(), &message), 0).await
+                reporter
+                    .terminal(BuildStatus::Failed, append_line(&logs.full(), &message), 0)
+                    .await
             }
             Ok(Terminal::Canceled) => {
-                reporter.terminal(BuildStatus::Canceled, append_line(&logs.full(), "Build has been canceled."), 0).await
+                reporter
+                    .terminal(
+                        BuildStatus::Canceled,
+                        append_line(&logs.full(), "Build has been canceled."),
+                        0,
+                    )
+                    .await
             }
-            Err(Interrupted::Shutdown) => Outcome::Retry("worker shutting down during the build".to_owned()),
+            Err(Interrupted::Shutdown) => {
+                Outcome::Retry("worker shutting down during the build".to_owned())
+            }
             Err(Interrupted::Transient(message)) => Outcome::Retry(message),
         }
     }
@@ -339,7 +406,10 @@ impl Builder {
     fn spec(&self, name: &str, job: &BuildJob) -> ContainerSpec {
         let mut labels = HashMap::new();
         labels.insert(sandbox::LABEL_ROLE.to_owned(), "build".to_owned());
-        labels.insert(sandbox::LABEL_DEPLOYMENT.to_owned(), job.deployment_id.clone());
+        labels.insert(
+            sandbox::LABEL_DEPLOYMENT.to_owned(),
+            job.deployment_id.clone(),
+        );
         labels.insert("fnplat.project".to_owned(), job.project_id.clone());
         labels.insert("fnplat.function".to_owned(), job.function_id.clone());
         let binds = self
@@ -377,17 +447,26 @@ impl Builder {
         let id = match self.sandbox.create(&spec).await {
             Ok(id) => id,
             Err(SandboxError::ImageNotFound(image)) => {
-                return Ok(Terminal::Failed(format!("Runtime image {image} is not available on the build host.")));
+                return Ok(Terminal::Failed(format!(
+                    "Runtime image {image} is not available on the build host."
+                )));
             }
             Err(err) => return Err(err.into()),
         };
-        self.sandbox.upload_file(&id, SOURCE_IN_CONTAINER, &source).await?;
+        self.sandbox
+            .upload_file(&id, SOURCE_IN_CONTAINER, &source)
+            .await?;
         if let Err(err) = reporter.status(BuildStatus::Building).await {
-            return Err(Interrupted::Transient(format!("could not publish the building event: {err}")));
+            return Err(Interrupted::Transient(format!(
+                "could not publish the building event: {err}"
+            )));
         }
         self.sandbox.start(&id).await?;
-        let timeout_seconds =
-            if job.timeout_seconds == 0 { self.config.default_timeout_seconds } else { job.timeout_seconds };
+        let timeout_seconds = if job.timeout_seconds == 0 {
+            self.config.default_timeout_seconds
+        } else {
+            job.timeout_seconds
+        };
         let deadline = tokio::time::sleep(Duration::from_secs(u64::from(timeout_seconds)));
         tokio::pin!(deadline);
         let mut ticker = tokio::time::interval(self.config.log_interval);
@@ -417,7 +496,9 @@ impl Builder {
             End::Exited => {}
             End::TimedOut => {
                 let _ = self.sandbox.kill(&id).await;
-                return Ok(Terminal::Failed(format!("Build timed out after {timeout_seconds} seconds.")));
+                return Ok(Terminal::Failed(format!(
+                    "Build timed out after {timeout_seconds} seconds."
+                )));
             }
             End::Canceled => {
                 let _ = self.sandbox.kill(&id).await;
@@ -432,12 +513,16 @@ impl Builder {
         reporter.chunk(logs.take_pending()).await;
         let code = self.sandbox.wait_exit(&id).await?;
         if code != 0 {
-            return Ok(Terminal::Failed(format!("Build command exited with code {code}.")));
+            return Ok(Terminal::Failed(format!(
+                "Build command exited with code {code}."
+            )));
         }
         let output = match self.sandbox.download_file(&id, OUTPUT_IN_CONTAINER).await {
             Ok(bytes) => bytes,
             Err(SandboxError::FileNotFound(_)) => {
-                return Ok(Terminal::Failed("Build finished without an output archive.".to_owned()));
+                return Ok(Terminal::Failed(
+                    "Build finished without an output archive.".to_owned(),
+                ));
             }
             Err(err) => return Err(err.into()),
         };
@@ -450,8 +535,12 @@ impl Builder {
         }
         match storage::put(self.store.as_ref(), &job.output_path, Bytes::from(output)).await {
             Ok(()) => Ok(Terminal::Ready { size }),
-            Err(err) if err.is_permanent() => Ok(Terminal::Failed(format!("Build output could not be stored: {err}"))),
-            Err(err) => Err(Interrupted::Transient(format!("storing the build output failed: {err}"))),
+            Err(err) if err.is_permanent() => Ok(Terminal::Failed(format!(
+                "Build output could not be stored: {err}"
+            ))),
+            Err(err) => Err(Interrupted::Transient(format!(
+                "storing the build output failed: {err}"
+            ))),
         }
     }
 }
@@ -465,9 +554,12 @@ mod tests {
             project_id: "p1".into(),
             deployment_id: "d1".into(),
             entrypoint: "index.js".into(),
-            env: [("A".to_owned(), "1".to_owned()), ("OPEN_RUNTIMES_ENTRYPOINT".to_owned(), "evil".to_owned())]
-                .into_iter()
-                .collect(),
+            env: [
+                ("A".to_owned(), "1".to_owned()),
+                ("OPEN_RUNTIMES_ENTRYPOINT".to_owned(), "evil".to_owned()),
+            ]
+            .into_iter()
+            .collect(),
             ..Default::default()
         }
     }
@@ -477,7 +569,9 @@ mod tests {
         let cmd = build_command("npm install && echo 'done'");
         assert_eq!(cmd[0], "bash");
         assert_eq!(cmd[1], "-c");
-        assert!(cmd[2].starts_with("mkdir -p /mnt/code && tar -zxf /tmp/code.tar.gz -C /mnt/code && "));
+        assert!(
+            cmd[2].starts_with("mkdir -p /mnt/code && tar -zxf /tmp/code.tar.gz -C /mnt/code && ")
+        );
         assert!(cmd[2].ends_with("helpers/build.sh 'npm install && echo '\\''done'\\'''"));
     }
 
@@ -486,7 +580,10 @@ mod tests {
         let env: HashMap<_, _> = build_env(&job(), true).into_iter().collect();
         assert_eq!(env["OPEN_RUNTIMES_ENTRYPOINT"], "index.js");
         assert_eq!(env["A"], "1");
-        assert_eq!(env["NODE_EXTRA_CA_CERTS"], "/etc/ssl/certs/ca-certificates.crt");
+        assert_eq!(
+            env["NODE_EXTRA_CA_CERTS"],
+            "/etc/ssl/certs/ca-certificates.crt"
+        );
         assert_eq!(env["PIP_CERT"], "/etc/ssl/certs/ca-certificates.crt");
         let without: HashMap<_, _> = build_env(&job(), false).into_iter().collect();
         assert!(!without.contains_key("npm_config_cafile"));
@@ -503,7 +600,10 @@ mod tests {
         let line = finished_line(at);
         assert!(line.starts_with('['));
         assert!(line.ends_with("] [appwrite] Deployment finished."));
-        assert_eq!(line.len(), "[HH:MM:SS] [appwrite] Deployment finished.".len());
+        assert_eq!(
+            line.len(),
+            "[HH:MM:SS] [appwrite] Deployment finished.".len()
+        );
     }
 
     #[test]

@@ -25,8 +25,13 @@ impl QueueEvents {
 #[async_trait]
 impl EventSink for QueueEvents {
     async fn publish(&self, event: &BuildEvent) -> Result<(), QueueError> {
-        let opts = PublishOptions { correlation_id: Some(event.deployment_id.clone()), ..Default::default() };
-        self.publisher.publish("", model::topology::BUILD_EVENTS_QUEUE, event, &opts).await
+        let opts = PublishOptions {
+            correlation_id: Some(event.deployment_id.clone()),
+            ..Default::default()
+        };
+        self.publisher
+            .publish("", model::topology::BUILD_EVENTS_QUEUE, event, &opts)
+            .await
     }
 }
 

@@ -24,7 +24,10 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("could not bind the admin listener on {addr}: {source}")]
-    Bind { addr: String, source: std::io::Error },
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Sandbox(#[from] sandbox::SandboxError),
     #[error(transparent)]
@@ -48,8 +51,13 @@ pub async fn build(settings: Settings) -> Result<App, Error> {
     let addr = format!("{}:{}", settings.admin.host, settings.admin.port);
     let listener = sandbox::admin::bind(&settings.admin.host, settings.admin.port)
         .await
-        .map_err(|source| Error::Bind { addr: addr.clone(), source })?;
-    let admin_addr = listener.local_addr().map_err(|source| Error::Bind { addr, source })?;
+        .map_err(|source| Error::Bind {
+            addr: addr.clone(),
+            source,
+        })?;
+    let admin_addr = listener
+        .local_addr()
+        .map_err(|source| Error::Bind { addr, source })?;
     let sandbox = Sandbox::connect(Some(settings.docker.host.as_str()))?;
     let store = sandbox::storage::open_local(&settings.storage.dir)?;
     let publisher = Arc::new(Publisher::new(settings.amqp.url()));
@@ -67,7 +75,13 @@ pub async fn build(settings: Settings) -> Result<App, Error> {
     };
     let events = Arc::new(events::QueueEvents::new(publisher.clone()));
     let builder = Arc::new(Builder::new(sandbox, store, events, config));
-    Ok(App { settings, listener, admin_addr, builder, publisher })
+    Ok(App {
+        settings,
+        listener,
+        admin_addr,
+        builder,
+        publisher,
+    })
 }
 
 impl App {
@@ -84,28 +98,48 @@ impl App {
         let url = self.settings.amqp.url().to_owned();
         let ready = readiness(self.builder.clone(), self.publisher.clone());
         let admin_stop = CancellationToken::new();
-        let admin = tokio::spawn(sandbox::admin::serve(self.listener, ready, admin_stop.clone()));
+        let admin = tokio::spawn(sandbox::admin::serve(
+            self.listener,
+            ready,
+            admin_stop.clone(),
+        ));
 
         let cancel_builder = self.builder.clone();
-        let cancel_config = ConsumerConfig::broadcast(&url, model::topology::BUILD_CANCEL_EXCHANGE, &format!("{instance}-cancel"));
-        let cancel_loop = tokio::spawn(queue::run_consumer(cancel_config, shutdown.clone(), move |incoming: Incoming<BuildCancel>| {
-            let builder = cancel_builder.clone();
-            async move {
-                builder.cancel(&incoming.message.deployment_id);
-                Outcome::Ack
-            }
-        }));
+        let cancel_config = ConsumerConfig::broadcast(
+            &url,
+            model::topology::BUILD_CANCEL_EXCHANGE,
+            &format!("{instance}-cancel"),
+        );
+        let cancel_loop = tokio::spawn(queue::run_consumer(
+            cancel_config,
+            shutdown.clone(),
+            move |incoming: Incoming<BuildCancel>| {
+                let builder = cancel_builder.clone();
+                async move {
+                    builder.cancel(&incoming.message.deployment_id);
+                    Outcome::Ack
+                }
+            },
+        ));
 
-        let mut jobs_config =
-            ConsumerConfig::queue(&url, model::topology::BUILDS_QUEUE, &instance, self.settings.amqp.prefetch.max(1));
+        let mut jobs_config = ConsumerConfig::queue(
+            &url,
+            model::topology::BUILDS_QUEUE,
+            &instance,
+            self.settings.amqp.prefetch.max(1),
+        );
         jobs_config.drain = Duration::from_secs(20);
         let builder = self.builder.clone();
         let job_shutdown = shutdown.clone();
-        let result = queue::run_consumer(jobs_config, shutdown.clone(), move |incoming: Incoming<BuildJob>| {
-            let builder = builder.clone();
-            let shutdown = job_shutdown.clone();
-            async move { builder.handle(incoming.message, &shutdown).await }
-        })
+        let result = queue::run_consumer(
+            jobs_config,
+            shutdown.clone(),
+            move |incoming: Incoming<BuildJob>| {
+                let builder = builder.clone();
+                let shutdown = job_shutdown.clone();
+                async move { builder.handle(incoming.message, &shutdown).await }
+            },
+        )
         .await;
         if let Ok(Err(err)) = cancel_loop.await {
             tracing::warn!(error = %err, "build-cancel consumer stopped with an error");

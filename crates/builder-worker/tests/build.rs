@@ -2,6 +2,8 @@
 //! (`fnplat/runtime-node-18.0:latest`); build events are collected in memory, and one test starts
 //! the whole app against the real RabbitMQ. Every test uses its own deployment id, so they run in
 //! parallel.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use builder_worker::events::MemoryEvents;
 use builder_worker::{Builder, BuilderConfig};
 use model::proto::{BuildEvent, BuildJob, BuildStatus};
@@ -29,7 +31,10 @@ fn image() -> String {
 
 async fn require_image(sandbox: &Sandbox) {
     let image = image();
-    let present = sandbox.image_exists(&image).await.unwrap_or_else(|e| panic!("docker engine not usable: {e}"));
+    let present = sandbox
+        .image_exists(&image)
+        .await
+        .unwrap_or_else(|e| panic!("docker engine not usable: {e}"));
     assert!(
         present,
         "runtime image {image} is missing: build it first (scripts/build-images.sh / make images); these tests need it"
@@ -40,7 +45,8 @@ async fn spawn_builder() -> TestBuilder {
     let sandbox = Sandbox::connect(None).expect("docker client");
     require_image(&sandbox).await;
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = sandbox::storage::open_local(dir.path().to_str().expect("utf-8 path")).expect("store");
+    let store =
+        sandbox::storage::open_local(dir.path().to_str().expect("utf-8 path")).expect("store");
     let events = Arc::new(MemoryEvents::default());
     let ca = "/etc/ssl/certs/ca-certificates.crt";
     let config = BuilderConfig {
@@ -48,34 +54,60 @@ async fn spawn_builder() -> TestBuilder {
         log_interval: Duration::from_millis(200),
         ..Default::default()
     };
-    let builder = Arc::new(Builder::new(sandbox.clone(), store.clone(), events.clone(), config));
-    TestBuilder { builder, events, store, sandbox, _dir: dir }
+    let builder = Arc::new(Builder::new(
+        sandbox.clone(),
+        store.clone(),
+        events.clone(),
+        config,
+    ));
+    TestBuilder {
+        builder,
+        events,
+        store,
+        sandbox,
+        _dir: dir,
+    }
 }
 
 fn fixture_dir(name: &str) -> PathBuf {
-    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures").join(name);
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures")
+        .join(name);
     if shared.is_dir() {
         return shared;
     }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 /// A tar.gz of the files of a (flat) fixture directory.
 fn fixture_tarball(name: &str) -> Vec<u8> {
     let dir = fixture_dir(name);
     let mut files = Vec::new();
-    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("fixture {}: {e}", dir.display())) {
+    for entry in
+        std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("fixture {}: {e}", dir.display()))
+    {
         let entry = entry.expect("dir entry");
         if entry.file_type().expect("file type").is_file() {
-            files.push((entry.file_name().to_string_lossy().into_owned(), std::fs::read(entry.path()).expect("read")));
+            files.push((
+                entry.file_name().to_string_lossy().into_owned(),
+                std::fs::read(entry.path()).expect("read"),
+            ));
         }
     }
-    let refs: Vec<(&str, &[u8])> = files.iter().map(|(n, d)| (n.as_str(), d.as_slice())).collect();
+    let refs: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(n, d)| (n.as_str(), d.as_slice()))
+        .collect();
     sandbox::archive::tar_gz(&refs).expect("tar.gz")
 }
 
 fn unique(prefix: &str) -> String {
-    format!("{prefix}{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+    format!(
+        "{prefix}{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
 }
 
 impl TestBuilder {
@@ -83,9 +115,13 @@ impl TestBuilder {
         let deployment = unique("dep");
         let source_path = format!("sources/ptest/ftest/{deployment}.tar.gz");
         if let Some(fixture) = fixture {
-            sandbox::storage::put(self.store.as_ref(), &source_path, fixture_tarball(fixture).into())
-                .await
-                .expect("put source");
+            sandbox::storage::put(
+                self.store.as_ref(),
+                &source_path,
+                fixture_tarball(fixture).into(),
+            )
+            .await
+            .expect("put source");
         }
         BuildJob {
             project_id: "ptest".into(),
@@ -97,7 +133,9 @@ impl TestBuilder {
             output_path: format!("builds/ptest/ftest/{deployment}.tar.gz"),
             entrypoint: "index.js".into(),
             commands: commands.into(),
-            env: [("FNPLAT_TEST_VAR".to_owned(), "from-build".to_owned())].into_iter().collect(),
+            env: [("FNPLAT_TEST_VAR".to_owned(), "from-build".to_owned())]
+                .into_iter()
+                .collect(),
             cpus: 1.0,
             memory_mb: 512,
             timeout_seconds: 300,
@@ -105,7 +143,11 @@ impl TestBuilder {
     }
 
     fn events_of(&self, deployment: &str) -> Vec<BuildEvent> {
-        self.events.events().into_iter().filter(|e| e.deployment_id == deployment).collect()
+        self.events
+            .events()
+            .into_iter()
+            .filter(|e| e.deployment_id == deployment)
+            .collect()
     }
 
     fn statuses(&self, deployment: &str) -> Vec<BuildStatus> {
@@ -117,13 +159,19 @@ impl TestBuilder {
     }
 
     fn terminal(&self, deployment: &str) -> BuildEvent {
-        self.events_of(deployment).last().cloned().expect("a terminal event")
+        self.events_of(deployment)
+            .last()
+            .cloned()
+            .expect("a terminal event")
     }
 
     async fn assert_no_container(&self, job: &BuildJob) {
         let left = self
             .sandbox
-            .list_labelled(&[("fnplat.role", "build"), ("fnplat.deployment", &job.deployment_id)])
+            .list_labelled(&[
+                ("fnplat.role", "build"),
+                ("fnplat.deployment", &job.deployment_id),
+            ])
             .await
             .expect("list");
         assert!(left.is_empty(), "build container left behind: {left:?}");
@@ -135,49 +183,98 @@ async fn builds_node_hello_with_npm_install_and_stores_the_output() {
     let t = spawn_builder().await;
     let job = t.job(Some("node-hello"), "npm install").await;
 
-    let outcome = t.builder.handle(job.clone(), &CancellationToken::new()).await;
+    let outcome = t
+        .builder
+        .handle(job.clone(), &CancellationToken::new())
+        .await;
 
     assert_eq!(outcome, Outcome::Ack);
     assert_eq!(
         t.statuses(&job.deployment_id),
-        vec![BuildStatus::Processing, BuildStatus::Building, BuildStatus::Ready]
+        vec![
+            BuildStatus::Processing,
+            BuildStatus::Building,
+            BuildStatus::Ready
+        ]
     );
     let events = t.events_of(&job.deployment_id);
     let sequences: Vec<u64> = events.iter().map(|e| e.sequence).collect();
-    assert!(sequences.windows(2).all(|w| w[0] < w[1]), "sequences increase: {sequences:?}");
     assert!(
-        events.iter().any(|e| e.status == BuildStatus::Unspecified as i32 && !e.logs.is_empty()),
+        sequences.windows(2).all(|w| w[0] < w[1]),
+        "sequences increase: {sequences:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e.status == BuildStatus::Unspecified as i32 && !e.logs.is_empty()),
         "log chunks were streamed"
     );
     let ready = t.terminal(&job.deployment_id);
     assert_eq!(ready.output_path, job.output_path);
     assert!(ready.build_size > 0);
     assert!(ready.build_duration_ms > 0);
-    assert!(ready.logs.contains("Running build commands: npm install"), "logs: {}", ready.logs);
-    assert!(ready.logs.trim_end().ends_with("[appwrite] Deployment finished."), "logs: {}", ready.logs);
+    assert!(
+        ready.logs.contains("Running build commands: npm install"),
+        "logs: {}",
+        ready.logs
+    );
+    assert!(
+        ready
+            .logs
+            .trim_end()
+            .ends_with("[appwrite] Deployment finished."),
+        "logs: {}",
+        ready.logs
+    );
 
-    let output = sandbox::storage::get(t.store.as_ref(), &job.output_path).await.expect("output stored");
+    let output = sandbox::storage::get(t.store.as_ref(), &job.output_path)
+        .await
+        .expect("output stored");
     assert_eq!(output.len() as u64, ready.build_size);
     let paths = sandbox::archive::tar_gz_paths(&output).expect("output is a tar.gz");
-    assert!(paths.iter().any(|p| p.trim_start_matches("./") == "index.js"), "{paths:?}");
-    assert!(paths.iter().any(|p| p.trim_start_matches("./") == ".open-runtimes"), "{paths:?}");
-    assert!(paths.iter().any(|p| p.contains("node_modules/is-number")), "dependencies installed: {paths:?}");
+    assert!(
+        paths
+            .iter()
+            .any(|p| p.trim_start_matches("./") == "index.js"),
+        "{paths:?}"
+    );
+    assert!(
+        paths
+            .iter()
+            .any(|p| p.trim_start_matches("./") == ".open-runtimes"),
+        "{paths:?}"
+    );
+    assert!(
+        paths.iter().any(|p| p.contains("node_modules/is-number")),
+        "dependencies installed: {paths:?}"
+    );
     t.assert_no_container(&job).await;
 }
 
 #[tokio::test]
 async fn failing_build_command_reports_failed_with_the_exit_code() {
     let t = spawn_builder().await;
-    let job = t.job(Some("node-hello"), "echo about-to-fail && exit 3").await;
+    let job = t
+        .job(Some("node-hello"), "echo about-to-fail && exit 3")
+        .await;
 
-    let outcome = t.builder.handle(job.clone(), &CancellationToken::new()).await;
+    let outcome = t
+        .builder
+        .handle(job.clone(), &CancellationToken::new())
+        .await;
 
     assert_eq!(outcome, Outcome::Ack);
     let last = t.terminal(&job.deployment_id);
     assert_eq!(last.status, BuildStatus::Failed as i32);
     assert!(last.logs.contains("about-to-fail"), "logs: {}", last.logs);
-    assert!(last.logs.contains("Build command exited with code 3."), "logs: {}", last.logs);
-    assert!(sandbox::storage::get(t.store.as_ref(), &job.output_path).await.is_err());
+    assert!(
+        last.logs.contains("Build command exited with code 3."),
+        "logs: {}",
+        last.logs
+    );
+    assert!(sandbox::storage::get(t.store.as_ref(), &job.output_path)
+        .await
+        .is_err());
     t.assert_no_container(&job).await;
 }
 
@@ -186,10 +283,16 @@ async fn missing_source_fails_the_build_and_acks() {
     let t = spawn_builder().await;
     let job = t.job(None, "").await;
 
-    let outcome = t.builder.handle(job.clone(), &CancellationToken::new()).await;
+    let outcome = t
+        .builder
+        .handle(job.clone(), &CancellationToken::new())
+        .await;
 
     assert_eq!(outcome, Outcome::Ack);
-    assert_eq!(t.statuses(&job.deployment_id), vec![BuildStatus::Processing, BuildStatus::Failed]);
+    assert_eq!(
+        t.statuses(&job.deployment_id),
+        vec![BuildStatus::Processing, BuildStatus::Failed]
+    );
     assert!(t.terminal(&job.deployment_id).logs.contains("source"));
 }
 
@@ -200,13 +303,20 @@ async fn build_timeout_fails_and_removes_the_container() {
     job.timeout_seconds = 2;
 
     let started = std::time::Instant::now();
-    let outcome = t.builder.handle(job.clone(), &CancellationToken::new()).await;
+    let outcome = t
+        .builder
+        .handle(job.clone(), &CancellationToken::new())
+        .await;
 
     assert_eq!(outcome, Outcome::Ack);
     assert!(started.elapsed() < Duration::from_secs(30));
     let last = t.terminal(&job.deployment_id);
     assert_eq!(last.status, BuildStatus::Failed as i32);
-    assert!(last.logs.contains("Build timed out after 2 seconds."), "logs: {}", last.logs);
+    assert!(
+        last.logs.contains("Build timed out after 2 seconds."),
+        "logs: {}",
+        last.logs
+    );
     t.assert_no_container(&job).await;
 }
 
@@ -221,14 +331,21 @@ async fn cancel_stops_a_running_build() {
     };
     // Wait until the build command runs.
     let mut waited = Duration::ZERO;
-    while !t.events_of(&job.deployment_id).iter().any(|e| e.logs.contains("started")) {
+    while !t
+        .events_of(&job.deployment_id)
+        .iter()
+        .any(|e| e.logs.contains("started"))
+    {
         assert!(waited < Duration::from_secs(60), "build never started");
         tokio::time::sleep(Duration::from_millis(100)).await;
         waited += Duration::from_millis(100);
     }
 
     t.builder.cancel(&job.deployment_id);
-    let outcome = tokio::time::timeout(Duration::from_secs(30), handle).await.expect("canceled in time").expect("join");
+    let outcome = tokio::time::timeout(Duration::from_secs(30), handle)
+        .await
+        .expect("canceled in time")
+        .expect("join");
 
     assert_eq!(outcome, Outcome::Ack);
     let last = t.terminal(&job.deployment_id);
@@ -238,9 +355,15 @@ async fn cancel_stops_a_running_build() {
     t.assert_no_container(&job).await;
 
     // A redelivery of the canceled job is not built again.
-    let again = t.builder.handle(job.clone(), &CancellationToken::new()).await;
+    let again = t
+        .builder
+        .handle(job.clone(), &CancellationToken::new())
+        .await;
     assert_eq!(again, Outcome::Ack);
-    assert_eq!(t.terminal(&job.deployment_id).status, BuildStatus::Canceled as i32);
+    assert_eq!(
+        t.terminal(&job.deployment_id).status,
+        BuildStatus::Canceled as i32
+    );
 }
 
 #[tokio::test]
@@ -257,10 +380,16 @@ async fn redelivered_job_replaces_a_leftover_container() {
     let id = t.sandbox.create(&leftover).await.expect("leftover created");
     t.sandbox.start(&id).await.expect("leftover started");
 
-    let outcome = t.builder.handle(job.clone(), &CancellationToken::new()).await;
+    let outcome = t
+        .builder
+        .handle(job.clone(), &CancellationToken::new())
+        .await;
 
     assert_eq!(outcome, Outcome::Ack);
-    assert_eq!(t.terminal(&job.deployment_id).status, BuildStatus::Ready as i32);
+    assert_eq!(
+        t.terminal(&job.deployment_id).status,
+        BuildStatus::Ready as i32
+    );
     assert!(!t.sandbox.is_running(&id).await.expect("inspect"));
 }
 
@@ -275,11 +404,17 @@ async fn shutdown_during_a_build_hands_the_job_back() {
         let shutdown = shutdown.clone();
         tokio::spawn(async move { builder.handle(job, &shutdown).await })
     };
-    while !t.statuses(&job.deployment_id).contains(&BuildStatus::Building) {
+    while !t
+        .statuses(&job.deployment_id)
+        .contains(&BuildStatus::Building)
+    {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     shutdown.cancel();
-    let outcome = tokio::time::timeout(Duration::from_secs(30), handle).await.expect("in time").expect("join");
+    let outcome = tokio::time::timeout(Duration::from_secs(30), handle)
+        .await
+        .expect("in time")
+        .expect("join");
     assert!(matches!(outcome, Outcome::Retry(_)), "{outcome:?}");
     t.assert_no_container(&job).await;
 }
@@ -296,13 +431,27 @@ async fn app_serves_health_endpoints_and_stops_on_shutdown() {
     let running = tokio::spawn(app.run(shutdown.clone()));
     let client = reqwest::Client::new();
 
-    let livez = client.get(format!("http://{addr}/health/livez")).send().await.expect("livez");
+    let livez = client
+        .get(format!("http://{addr}/health/livez"))
+        .send()
+        .await
+        .expect("livez");
     assert_eq!(livez.status(), 200);
-    let readyz = client.get(format!("http://{addr}/health/readyz")).send().await.expect("readyz");
-    assert_eq!(readyz.status(), 200, "docker and RabbitMQ must be reachable");
+    let readyz = client
+        .get(format!("http://{addr}/health/readyz"))
+        .send()
+        .await
+        .expect("readyz");
+    assert_eq!(
+        readyz.status(),
+        200,
+        "docker and RabbitMQ must be reachable"
+    );
     assert!(std::path::Path::new(&dir.path().join("storage")).is_dir());
 
     shutdown.cancel();
-    let stopped = tokio::time::timeout(Duration::from_secs(30), running).await.expect("stops in time");
+    let stopped = tokio::time::timeout(Duration::from_secs(30), running)
+        .await
+        .expect("stops in time");
     assert!(stopped.expect("join").is_ok());
 }

@@ -30,7 +30,17 @@ const DEFAULT_TIMEOUT_SECONDS: u32 = 15;
 pub fn forwardable_request_header(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
     !(name.starts_with("x-open-runtimes-")
-        || matches!(name.as_str(), "host" | "content-length" | "connection" | "transfer-encoding" | "keep-alive" | "upgrade" | "te" | "trailer"))
+        || matches!(
+            name.as_str(),
+            "host"
+                | "content-length"
+                | "connection"
+                | "transfer-encoding"
+                | "keep-alive"
+                | "upgrade"
+                | "te"
+                | "trailer"
+        ))
 }
 
 /// Runtime response headers handed back: all but `x-open-runtimes-*`, multi-valued ones as
@@ -63,7 +73,12 @@ pub fn call_error(message: &str) -> String {
 /// A log id from the runtime is only used as a file name inside the log dir.
 pub fn safe_log_id(raw: &str) -> Option<String> {
     let id = percent_decode(raw);
-    let ok = !id.is_empty() && id.len() <= 255 && !id.contains('/') && !id.contains('\\') && id != "." && id != "..";
+    let ok = !id.is_empty()
+        && id.len() <= 255
+        && !id.contains('/')
+        && !id.contains('\\')
+        && id != "."
+        && id != "..";
     ok.then_some(id)
 }
 
@@ -74,7 +89,12 @@ pub async fn take_log_file(path: &Path) -> String {
     if let Ok(file) = tokio::fs::File::open(path).await {
         let size = file.metadata().await.map(|m| m.len()).unwrap_or(0);
         let mut bytes = Vec::new();
-        if file.take(MAX_LOG_FILE_BYTES).read_to_end(&mut bytes).await.is_ok() {
+        if file
+            .take(MAX_LOG_FILE_BYTES)
+            .read_to_end(&mut bytes)
+            .await
+            .is_ok()
+        {
             text = String::from_utf8_lossy(&bytes).into_owned();
         }
         if size > MAX_LOG_FILE_BYTES {
@@ -122,19 +142,28 @@ impl Executor {
         let job = &incoming.message;
         let result = if incoming.redelivered {
             tracing::warn!("execution redelivered; failing it instead of running it twice");
-            self.result(job, sandbox::now_unix_ms(), 0.0, Outcome0 {
-                status_code: 500,
-                headers: Vec::new(),
-                body: Vec::new(),
-                logs: String::new(),
-                errors: INTERRUPTED.to_owned(),
-                cold_start: false,
-            })
+            self.result(
+                job,
+                sandbox::now_unix_ms(),
+                0.0,
+                Outcome0 {
+                    status_code: 500,
+                    headers: Vec::new(),
+                    body: Vec::new(),
+                    logs: String::new(),
+                    errors: INTERRUPTED.to_owned(),
+                    cold_start: false,
+                },
+            )
         } else {
             self.execute(job).await
         };
         if let Some(reply_to) = incoming.reply_to.as_deref().filter(|r| !r.is_empty()) {
-            if let Err(err) = self.results.reply(reply_to, incoming.correlation_id.as_deref(), &result).await {
+            if let Err(err) = self
+                .results
+                .reply(reply_to, incoming.correlation_id.as_deref(), &result)
+                .await
+            {
                 tracing::warn!(error = %err, "could not reply to the synchronous caller (gone?)");
             }
         }
@@ -143,7 +172,9 @@ impl Executor {
             match self.results.persist(&result).await {
                 Ok(()) => return Outcome::Ack,
                 Err(err) if attempt == PERSIST_ATTEMPTS => {
-                    return Outcome::Retry(format!("could not publish the execution result: {err}"));
+                    return Outcome::Retry(format!(
+                        "could not publish the execution result: {err}"
+                    ));
                 }
                 Err(err) => {
                     tracing::warn!(error = %err, attempt, "publishing the execution result failed, retrying");
@@ -155,7 +186,13 @@ impl Executor {
         Outcome::Retry("could not publish the execution result".to_owned())
     }
 
-    fn result(&self, job: &ExecutionJob, started_at: i64, duration: f64, o: Outcome0) -> ExecutionResult {
+    fn result(
+        &self,
+        job: &ExecutionJob,
+        started_at: i64,
+        duration: f64,
+        o: Outcome0,
+    ) -> ExecutionResult {
         ExecutionResult {
             project_id: job.project_id.clone(),
             function_id: job.function_id.clone(),
@@ -177,7 +214,11 @@ impl Executor {
     pub async fn execute(&self, job: &ExecutionJob) -> ExecutionResult {
         let started_at = sandbox::now_unix_ms();
         let t0 = Instant::now();
-        let timeout_seconds = if job.timeout_seconds == 0 { DEFAULT_TIMEOUT_SECONDS } else { job.timeout_seconds };
+        let timeout_seconds = if job.timeout_seconds == 0 {
+            DEFAULT_TIMEOUT_SECONDS
+        } else {
+            job.timeout_seconds
+        };
         let function_deadline = t0 + Duration::from_secs(u64::from(timeout_seconds));
         let outcome = match self.pool.acquire(job, function_deadline).await {
             Err(ColdStartError::TimedOut) => failure(TIMED_OUT.to_owned()),
@@ -187,7 +228,9 @@ impl Executor {
             }
             Ok(lease) => {
                 let deadline = function_deadline + DEADLINE_MARGIN;
-                let mut o = self.call(job, &lease.runtime, timeout_seconds, deadline).await;
+                let mut o = self
+                    .call(job, &lease.runtime, timeout_seconds, deadline)
+                    .await;
                 o.cold_start = lease.cold_start;
                 o
             }
@@ -196,9 +239,20 @@ impl Executor {
         self.result(job, started_at, duration, outcome)
     }
 
-    async fn call(&self, job: &ExecutionJob, runtime: &Arc<Runtime>, timeout_seconds: u32, deadline: Instant) -> Outcome0 {
-        let method = reqwest::Method::from_bytes(job.method.to_ascii_uppercase().as_bytes()).unwrap_or(reqwest::Method::GET);
-        let path = if job.path.starts_with('/') { job.path.clone() } else { format!("/{}", job.path) };
+    async fn call(
+        &self,
+        job: &ExecutionJob,
+        runtime: &Arc<Runtime>,
+        timeout_seconds: u32,
+        deadline: Instant,
+    ) -> Outcome0 {
+        let method = reqwest::Method::from_bytes(job.method.to_ascii_uppercase().as_bytes())
+            .unwrap_or(reqwest::Method::GET);
+        let path = if job.path.starts_with('/') {
+            job.path.clone()
+        } else {
+            format!("/{}", job.path)
+        };
         let url = format!("{}{}", runtime.base_url, path);
         let mut request = self.pool.http().request(method, &url);
         for header in &job.headers {
@@ -209,7 +263,10 @@ impl Executor {
         request = request
             .header("x-open-runtimes-secret", runtime.secret.as_str())
             .header("x-open-runtimes-timeout", timeout_seconds.to_string())
-            .header("x-open-runtimes-logging", if job.logging { "enabled" } else { "disabled" })
+            .header(
+                "x-open-runtimes-logging",
+                if job.logging { "enabled" } else { "disabled" },
+            )
             .header("x-open-runtimes-log-id", job.execution_id.as_str())
             .body(job.body.clone());
         let remaining = deadline.saturating_duration_since(Instant::now());
@@ -242,7 +299,10 @@ impl Executor {
                 tracing::warn!(error = %err, container = %runtime.name, "runtime call failed");
                 let (logs, errors) = self.take_logs(runtime, &default_log_id, job.logging).await;
                 self.pool.discard(runtime).await;
-                let mut o = failure(call_error(&format!("Runtime request failed: {}", without_url(&err))));
+                let mut o = failure(call_error(&format!(
+                    "Runtime request failed: {}",
+                    without_url(&err)
+                )));
                 o.logs = logs;
                 if !errors.is_empty() {
                     o.errors = format!("{errors}\n{}", o.errors);
@@ -275,14 +335,23 @@ impl Executor {
 }
 
 fn failure(errors: String) -> Outcome0 {
-    Outcome0 { status_code: 500, headers: Vec::new(), body: Vec::new(), logs: String::new(), errors, cold_start: false }
+    Outcome0 {
+        status_code: 500,
+        headers: Vec::new(),
+        body: Vec::new(),
+        logs: String::new(),
+        errors,
+        cold_start: false,
+    }
 }
 
 /// reqwest errors mention the URL (host port); keep messages free of internal addresses.
 fn without_url(err: &reqwest::Error) -> String {
     let mut message = err.to_string();
     if let Some(url) = err.url() {
-        message = message.replace(&format!(" ({url})"), "").replace(url.as_str(), "runtime");
+        message = message
+            .replace(&format!(" ({url})"), "")
+            .replace(url.as_str(), "runtime");
     }
     message
 }

@@ -32,7 +32,10 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("could not bind the admin listener on {addr}: {source}")]
-    Bind { addr: String, source: std::io::Error },
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("could not create the work dir {dir}: {source}")]
     WorkDir { dir: String, source: std::io::Error },
     #[error("could not build the HTTP client: {0}")]
@@ -77,10 +80,17 @@ pub async fn build(settings: Settings) -> Result<App, Error> {
     let addr = format!("{}:{}", settings.admin.host, settings.admin.port);
     let listener = sandbox::admin::bind(&settings.admin.host, settings.admin.port)
         .await
-        .map_err(|source| Error::Bind { addr: addr.clone(), source })?;
-    let admin_addr = listener.local_addr().map_err(|source| Error::Bind { addr, source })?;
-    std::fs::create_dir_all(&settings.work_dir)
-        .map_err(|source| Error::WorkDir { dir: settings.work_dir.clone(), source })?;
+        .map_err(|source| Error::Bind {
+            addr: addr.clone(),
+            source,
+        })?;
+    let admin_addr = listener
+        .local_addr()
+        .map_err(|source| Error::Bind { addr, source })?;
+    std::fs::create_dir_all(&settings.work_dir).map_err(|source| Error::WorkDir {
+        dir: settings.work_dir.clone(),
+        source,
+    })?;
     let sandbox = Sandbox::connect(Some(settings.docker.host.as_str()))?;
     let store = sandbox::storage::open_local(&settings.storage.dir)?;
     let publisher = Arc::new(Publisher::new(settings.amqp.url()));
@@ -95,7 +105,14 @@ pub async fn build(settings: Settings) -> Result<App, Error> {
     let pool = Arc::new(Pool::new(sandbox, store, runtime_http_client()?, config));
     let results = Arc::new(results::QueueResults::new(publisher.clone()));
     let executor = Arc::new(Executor::new(pool, results));
-    Ok(App { settings, listener, admin_addr, executor, publisher, instance_id })
+    Ok(App {
+        settings,
+        listener,
+        admin_addr,
+        executor,
+        publisher,
+        instance_id,
+    })
 }
 
 impl App {
@@ -114,12 +131,21 @@ impl App {
         let pool = self.executor.pool().clone();
         match pool.remove_orphans().await {
             Ok(0) => {}
-            Ok(n) => tracing::info!(removed = n, "removed orphaned runtime containers of earlier instances"),
-            Err(err) => tracing::warn!(error = %err, "could not remove orphaned runtime containers"),
+            Ok(n) => tracing::info!(
+                removed = n,
+                "removed orphaned runtime containers of earlier instances"
+            ),
+            Err(err) => {
+                tracing::warn!(error = %err, "could not remove orphaned runtime containers")
+            }
         }
         let admin_stop = CancellationToken::new();
         let ready = readiness(pool.clone(), self.publisher.clone());
-        let admin = tokio::spawn(sandbox::admin::serve(self.listener, ready, admin_stop.clone()));
+        let admin = tokio::spawn(sandbox::admin::serve(
+            self.listener,
+            ready,
+            admin_stop.clone(),
+        ));
 
         let reaper_stop = CancellationToken::new();
         let reaper = tokio::spawn(reap_loop(pool.clone(), reaper_stop.clone()));
@@ -132,10 +158,14 @@ impl App {
         );
         config.drain = Duration::from_secs(self.settings.drain_seconds);
         let executor = self.executor.clone();
-        let result = queue::run_consumer(config, shutdown.clone(), move |incoming: Incoming<ExecutionJob>| {
-            let executor = executor.clone();
-            async move { executor.handle(incoming).await }
-        })
+        let result = queue::run_consumer(
+            config,
+            shutdown.clone(),
+            move |incoming: Incoming<ExecutionJob>| {
+                let executor = executor.clone();
+                async move { executor.handle(incoming).await }
+            },
+        )
         .await;
         reaper_stop.cancel();
         let _ = reaper.await;

@@ -65,7 +65,8 @@ pub struct Runtime {
 
 impl Runtime {
     fn touch(&self) {
-        self.last_used_ms.store(sandbox::now_unix_ms(), Ordering::Relaxed);
+        self.last_used_ms
+            .store(sandbox::now_unix_ms(), Ordering::Relaxed);
     }
 
     pub fn is_dead(&self) -> bool {
@@ -115,9 +116,16 @@ pub fn pool_key(job: &ExecutionJob) -> String {
 
 /// The container's environment: the function's variables, then the platform's (which win).
 pub fn runtime_env(job: &ExecutionJob, secret: &str) -> Vec<(String, String)> {
-    let mut env: BTreeMap<String, String> = job.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let mut env: BTreeMap<String, String> = job
+        .env
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     env.insert("OPEN_RUNTIMES_SECRET".to_owned(), secret.to_owned());
-    env.insert("OPEN_RUNTIMES_ENTRYPOINT".to_owned(), job.entrypoint.clone());
+    env.insert(
+        "OPEN_RUNTIMES_ENTRYPOINT".to_owned(),
+        job.entrypoint.clone(),
+    );
     env.insert("OPEN_RUNTIMES_CPUS".to_owned(), format_cpus(job.cpus));
     env.insert("OPEN_RUNTIMES_MEMORY".to_owned(), job.memory_mb.to_string());
     env.insert("CI".to_owned(), "true".to_owned());
@@ -140,8 +148,19 @@ fn new_secret() -> String {
 }
 
 impl Pool {
-    pub fn new(sandbox: Sandbox, store: Arc<dyn ObjectStore>, http: reqwest::Client, config: PoolConfig) -> Self {
-        Self { sandbox, store, http, config, slots: Mutex::new(HashMap::new()) }
+    pub fn new(
+        sandbox: Sandbox,
+        store: Arc<dyn ObjectStore>,
+        http: reqwest::Client,
+        config: PoolConfig,
+    ) -> Self {
+        Self {
+            sandbox,
+            store,
+            http,
+            config,
+            slots: Mutex::new(HashMap::new()),
+        }
     }
 
     pub fn sandbox(&self) -> &Sandbox {
@@ -159,21 +178,34 @@ impl Pool {
     fn slot(&self, key: &str) -> Arc<Slot> {
         match self.slots.lock() {
             Ok(mut slots) => slots.entry(key.to_owned()).or_default().clone(),
-            Err(poisoned) => poisoned.into_inner().entry(key.to_owned()).or_default().clone(),
+            Err(poisoned) => poisoned
+                .into_inner()
+                .entry(key.to_owned())
+                .or_default()
+                .clone(),
         }
     }
 
     /// A runtime for `job`: the warm one, or a cold-started one (only one cold start per key at a
     /// time; concurrent callers wait for it and share it). Gives up at `deadline`.
-    pub async fn acquire(&self, job: &ExecutionJob, deadline: Instant) -> Result<Lease, ColdStartError> {
+    pub async fn acquire(
+        &self,
+        job: &ExecutionJob,
+        deadline: Instant,
+    ) -> Result<Lease, ColdStartError> {
         let key = pool_key(job);
         let slot = self.slot(&key);
-        let mut guard = tokio::time::timeout_at(deadline, slot.runtime.lock()).await.map_err(|_| ColdStartError::TimedOut)?;
+        let mut guard = tokio::time::timeout_at(deadline, slot.runtime.lock())
+            .await
+            .map_err(|_| ColdStartError::TimedOut)?;
         if let Some(runtime) = guard.as_ref() {
             if !runtime.is_dead() {
                 runtime.in_flight.fetch_add(1, Ordering::AcqRel);
                 runtime.touch();
-                return Ok(Lease { runtime: runtime.clone(), cold_start: false });
+                return Ok(Lease {
+                    runtime: runtime.clone(),
+                    cold_start: false,
+                });
             }
             let dead = runtime.clone();
             *guard = None;
@@ -182,15 +214,33 @@ impl Pool {
         let runtime = self.cold_start(job, &key, deadline).await?;
         runtime.in_flight.fetch_add(1, Ordering::AcqRel);
         *guard = Some(runtime.clone());
-        Ok(Lease { runtime, cold_start: true })
+        Ok(Lease {
+            runtime,
+            cold_start: true,
+        })
     }
 
-    async fn cold_start(&self, job: &ExecutionJob, key: &str, deadline: Instant) -> Result<Arc<Runtime>, ColdStartError> {
-        let short_instance: String = self.config.instance_id.chars().rev().take(8).collect::<String>().chars().rev().collect();
+    async fn cold_start(
+        &self,
+        job: &ExecutionJob,
+        key: &str,
+        deadline: Instant,
+    ) -> Result<Arc<Runtime>, ColdStartError> {
+        let short_instance: String = self
+            .config
+            .instance_id
+            .chars()
+            .rev()
+            .take(8)
+            .collect::<String>()
+            .chars()
+            .rev()
+            .collect();
         let name = format!("fnplat-rt-{}-{}", short_instance, name_fragment(key));
         let logs_dir = self.config.work_dir.join(&name);
         let started = Instant::now();
-        let result = tokio::time::timeout_at(deadline, self.start_container(job, &name, &logs_dir)).await;
+        let result =
+            tokio::time::timeout_at(deadline, self.start_container(job, &name, &logs_dir)).await;
         match result {
             Ok(Ok(runtime)) => {
                 tracing::info!(container = %name, ms = started.elapsed().as_millis() as u64, "runtime cold-started");
@@ -207,7 +257,12 @@ impl Pool {
         }
     }
 
-    async fn start_container(&self, job: &ExecutionJob, name: &str, logs_dir: &std::path::Path) -> Result<Runtime, ColdStartError> {
+    async fn start_container(
+        &self,
+        job: &ExecutionJob,
+        name: &str,
+        logs_dir: &std::path::Path,
+    ) -> Result<Runtime, ColdStartError> {
         let code = match storage::get(self.store.as_ref(), &job.build_path).await {
             Ok(bytes) => bytes,
             Err(StorageError::NotFound(path)) => return Err(ColdStartError::BuildMissing(path)),
@@ -215,13 +270,23 @@ impl Pool {
         };
         // A leftover of this name (an earlier attempt) would block the create.
         self.sandbox.remove(name).await?;
-        tokio::fs::create_dir_all(logs_dir).await.map_err(ColdStartError::LogsDir)?;
-        set_world_writable(logs_dir).await.map_err(ColdStartError::LogsDir)?;
+        tokio::fs::create_dir_all(logs_dir)
+            .await
+            .map_err(ColdStartError::LogsDir)?;
+        set_world_writable(logs_dir)
+            .await
+            .map_err(ColdStartError::LogsDir)?;
         let secret = new_secret();
         let mut labels = HashMap::new();
         labels.insert(sandbox::LABEL_ROLE.to_owned(), "runtime".to_owned());
-        labels.insert(sandbox::LABEL_DEPLOYMENT.to_owned(), job.deployment_id.clone());
-        labels.insert(sandbox::LABEL_EXECUTOR.to_owned(), self.config.instance_id.clone());
+        labels.insert(
+            sandbox::LABEL_DEPLOYMENT.to_owned(),
+            job.deployment_id.clone(),
+        );
+        labels.insert(
+            sandbox::LABEL_EXECUTOR.to_owned(),
+            self.config.instance_id.clone(),
+        );
         labels.insert(sandbox::LABEL_NODE.to_owned(), self.config.node.clone());
         labels.insert("fnplat.project".to_owned(), job.project_id.clone());
         labels.insert("fnplat.function".to_owned(), job.function_id.clone());
@@ -242,7 +307,9 @@ impl Pool {
             working_dir: Some("/usr/local/server".to_owned()),
         };
         let id = self.sandbox.create(&spec).await?;
-        self.sandbox.upload_file(&id, CODE_IN_CONTAINER, &code).await?;
+        self.sandbox
+            .upload_file(&id, CODE_IN_CONTAINER, &code)
+            .await?;
         self.sandbox.start(&id).await?;
         let port = self.sandbox.host_port(&id, RUNTIME_PORT).await?;
         let base_url = format!("http://{}:{port}", self.config.host_ip);
@@ -308,7 +375,11 @@ impl Pool {
     pub async fn discard(&self, runtime: &Arc<Runtime>) {
         tracing::info!(container = %runtime.name, "discarding unhealthy runtime");
         runtime.dead.store(true, Ordering::Relaxed);
-        let slots: Vec<Arc<Slot>> = self.slots.lock().map(|s| s.values().cloned().collect()).unwrap_or_default();
+        let slots: Vec<Arc<Slot>> = self
+            .slots
+            .lock()
+            .map(|s| s.values().cloned().collect())
+            .unwrap_or_default();
         for slot in slots {
             if let Ok(mut guard) = slot.runtime.try_lock() {
                 if guard.as_ref().is_some_and(|r| Arc::ptr_eq(r, runtime)) {
@@ -323,8 +394,11 @@ impl Pool {
     pub async fn reap_idle(&self) -> usize {
         let idle_ms = i64::try_from(self.config.idle_timeout.as_millis()).unwrap_or(i64::MAX);
         let now = sandbox::now_unix_ms();
-        let slots: Vec<(String, Arc<Slot>)> =
-            self.slots.lock().map(|s| s.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default();
+        let slots: Vec<(String, Arc<Slot>)> = self
+            .slots
+            .lock()
+            .map(|s| s.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default();
         let mut removed = 0;
         for (key, slot) in slots {
             let victim = match slot.runtime.try_lock() {
@@ -350,7 +424,8 @@ impl Pool {
             // Forget empty slots nobody else holds.
             if let Ok(mut slots) = self.slots.lock() {
                 let empty = slots.get(&key).is_some_and(|s| {
-                    Arc::strong_count(s) == 2 && s.runtime.try_lock().map(|g| g.is_none()).unwrap_or(false)
+                    Arc::strong_count(s) == 2
+                        && s.runtime.try_lock().map(|g| g.is_none()).unwrap_or(false)
                 });
                 if empty {
                     slots.remove(&key);
@@ -362,7 +437,11 @@ impl Pool {
 
     /// Removes every runtime container this instance owns (shutdown).
     pub async fn remove_all_owned(&self) {
-        let slots: Vec<Arc<Slot>> = self.slots.lock().map(|s| s.values().cloned().collect()).unwrap_or_default();
+        let slots: Vec<Arc<Slot>> = self
+            .slots
+            .lock()
+            .map(|s| s.values().cloned().collect())
+            .unwrap_or_default();
         for slot in slots {
             let taken = slot.runtime.lock().await.take();
             if let Some(runtime) = taken {
@@ -371,7 +450,10 @@ impl Pool {
         }
         match self
             .sandbox
-            .list_labelled(&[(sandbox::LABEL_ROLE, "runtime"), (sandbox::LABEL_EXECUTOR, &self.config.instance_id)])
+            .list_labelled(&[
+                (sandbox::LABEL_ROLE, "runtime"),
+                (sandbox::LABEL_EXECUTOR, &self.config.instance_id),
+            ])
             .await
         {
             Ok(list) => {
@@ -379,7 +461,9 @@ impl Pool {
                     let _ = self.sandbox.remove(&c.id).await;
                 }
             }
-            Err(err) => tracing::warn!(error = %err, "could not list runtime containers at shutdown"),
+            Err(err) => {
+                tracing::warn!(error = %err, "could not list runtime containers at shutdown")
+            }
         }
     }
 
@@ -389,11 +473,16 @@ impl Pool {
     pub async fn remove_orphans(&self) -> Result<usize, SandboxError> {
         let list = self
             .sandbox
-            .list_labelled(&[(sandbox::LABEL_ROLE, "runtime"), (sandbox::LABEL_NODE, &self.config.node)])
+            .list_labelled(&[
+                (sandbox::LABEL_ROLE, "runtime"),
+                (sandbox::LABEL_NODE, &self.config.node),
+            ])
             .await?;
         let mut removed = 0;
         for c in list {
-            if c.labels.get(sandbox::LABEL_EXECUTOR).map(String::as_str) == Some(self.config.instance_id.as_str()) {
+            if c.labels.get(sandbox::LABEL_EXECUTOR).map(String::as_str)
+                == Some(self.config.instance_id.as_str())
+            {
                 continue;
             }
             self.sandbox.remove(&c.id).await?;
@@ -405,8 +494,15 @@ impl Pool {
 
     /// Number of warm runtimes (tests, metrics).
     pub fn warm_count(&self) -> usize {
-        let slots: Vec<Arc<Slot>> = self.slots.lock().map(|s| s.values().cloned().collect()).unwrap_or_default();
-        slots.iter().filter(|s| s.runtime.try_lock().map(|g| g.is_some()).unwrap_or(true)).count()
+        let slots: Vec<Arc<Slot>> = self
+            .slots
+            .lock()
+            .map(|s| s.values().cloned().collect())
+            .unwrap_or_default();
+        slots
+            .iter()
+            .filter(|s| s.runtime.try_lock().map(|g| g.is_some()).unwrap_or(true))
+            .count()
     }
 }
 
@@ -432,7 +528,12 @@ mod tests {
             image: "img".into(),
             build_path: "builds/x.tar.gz".into(),
             entrypoint: "index.js".into(),
-            env: [("A".to_owned(), "1".to_owned()), ("CI".to_owned(), "false".to_owned())].into_iter().collect(),
+            env: [
+                ("A".to_owned(), "1".to_owned()),
+                ("CI".to_owned(), "false".to_owned()),
+            ]
+            .into_iter()
+            .collect(),
             cpus: 0.5,
             memory_mb: 512,
             ..Default::default()

@@ -7,8 +7,12 @@ use std::sync::{Arc, Mutex};
 #[async_trait]
 pub trait ResultSink: Send + Sync {
     /// Answers a waiting synchronous caller (best effort: the caller may be gone).
-    async fn reply(&self, reply_to: &str, correlation_id: Option<&str>, result: &ExecutionResult)
-        -> Result<(), QueueError>;
+    async fn reply(
+        &self,
+        reply_to: &str,
+        correlation_id: Option<&str>,
+        result: &ExecutionResult,
+    ) -> Result<(), QueueError>;
     /// Publishes the result for persistence; returns once it is durable.
     async fn persist(&self, result: &ExecutionResult) -> Result<(), QueueError>;
 }
@@ -33,13 +37,21 @@ impl ResultSink for QueueResults {
         correlation_id: Option<&str>,
         result: &ExecutionResult,
     ) -> Result<(), QueueError> {
-        let opts = PublishOptions { correlation_id: correlation_id.map(str::to_owned), ..Default::default() };
+        let opts = PublishOptions {
+            correlation_id: correlation_id.map(str::to_owned),
+            ..Default::default()
+        };
         self.publisher.publish("", reply_to, result, &opts).await
     }
 
     async fn persist(&self, result: &ExecutionResult) -> Result<(), QueueError> {
-        let opts = PublishOptions { correlation_id: Some(result.execution_id.clone()), ..Default::default() };
-        self.publisher.publish("", model::topology::EXECUTION_RESULTS_QUEUE, result, &opts).await
+        let opts = PublishOptions {
+            correlation_id: Some(result.execution_id.clone()),
+            ..Default::default()
+        };
+        self.publisher
+            .publish("", model::topology::EXECUTION_RESULTS_QUEUE, result, &opts)
+            .await
     }
 }
 
@@ -69,7 +81,11 @@ impl ResultSink for MemoryResults {
         result: &ExecutionResult,
     ) -> Result<(), QueueError> {
         if let Ok(mut r) = self.replies.lock() {
-            r.push((reply_to.to_owned(), correlation_id.map(str::to_owned), result.clone()));
+            r.push((
+                reply_to.to_owned(),
+                correlation_id.map(str::to_owned),
+                result.clone(),
+            ));
         }
         Ok(())
     }

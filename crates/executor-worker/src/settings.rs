@@ -57,7 +57,11 @@ impl Settings {
         std::env::var("HOSTNAME")
             .ok()
             .filter(|h| !h.is_empty())
-            .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|h| h.trim().to_owned()))
+            .or_else(|| {
+                std::fs::read_to_string("/etc/hostname")
+                    .ok()
+                    .map(|h| h.trim().to_owned())
+            })
             .filter(|h| !h.is_empty())
             .unwrap_or_else(|| "localhost".to_owned())
     }

@@ -42,7 +42,8 @@ pub async fn serve(listener: TcpListener, ready: ReadyCheck, shutdown: Cancellat
                 let ready = ready.clone();
                 async move { Ok::<_, std::convert::Infallible>(route(req, ready).await) }
             });
-            let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+            let conn = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service);
             tokio::select! {
                 _ = conn => {}
                 _ = shutdown.cancelled() => {}

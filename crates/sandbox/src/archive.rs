@@ -119,6 +119,9 @@ mod tests {
     #[test]
     fn tar_gz_round_trips_paths() {
         let bytes = tar_gz(&[("index.js", b"x"), (".open-runtimes", b"y")]).unwrap();
-        assert_eq!(tar_gz_paths(&bytes).unwrap(), vec!["index.js", ".open-runtimes"]);
+        assert_eq!(
+            tar_gz_paths(&bytes).unwrap(),
+            vec!["index.js", ".open-runtimes"]
+        );
     }
 }

@@ -2,8 +2,9 @@
 //! containers (run a command to completion) and runtime containers (serve HTTP on port 3000).
 use crate::archive::{self, ArchiveError};
 use bollard::container::{
-    Config, CreateContainerOptions, DownloadFromContainerOptions, KillContainerOptions, ListContainersOptions,
-    LogOutput, LogsOptions, RemoveContainerOptions, UploadToContainerOptions, WaitContainerOptions,
+    Config, CreateContainerOptions, DownloadFromContainerOptions, KillContainerOptions,
+    ListContainersOptions, LogOutput, LogsOptions, RemoveContainerOptions,
+    UploadToContainerOptions, WaitContainerOptions,
 };
 use bollard::models::{HostConfig, PortBinding};
 use bollard::Docker;
@@ -33,18 +34,23 @@ pub enum SandboxError {
 impl SandboxError {
     fn from_create(err: bollard::errors::Error, image: &str) -> Self {
         match &err {
-            bollard::errors::Error::DockerResponseServerError { status_code: 404, message }
-                if message.contains("image") =>
-            {
-                SandboxError::ImageNotFound(image.to_owned())
-            }
+            bollard::errors::Error::DockerResponseServerError {
+                status_code: 404,
+                message,
+            } if message.contains("image") => SandboxError::ImageNotFound(image.to_owned()),
             _ => SandboxError::Docker(err),
         }
     }
 }
 
 fn is_not_found(err: &bollard::errors::Error) -> bool {
-    matches!(err, bollard::errors::Error::DockerResponseServerError { status_code: 404, .. })
+    matches!(
+        err,
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
 }
 
 /// What to create.
@@ -92,7 +98,10 @@ impl Sandbox {
             }
             Some(h) => Docker::connect_with_unix(h, DOCKER_REQUEST_TIMEOUT_SECS, version)?,
         };
-        Ok(Self { docker: docker.with_timeout(std::time::Duration::from_secs(DOCKER_REQUEST_TIMEOUT_SECS)) })
+        Ok(Self {
+            docker: docker
+                .with_timeout(std::time::Duration::from_secs(DOCKER_REQUEST_TIMEOUT_SECS)),
+        })
     }
 
     /// True when the engine answers.
@@ -112,9 +121,13 @@ impl Sandbox {
     /// Creates a container (not started) and returns its id.
     pub async fn create(&self, spec: &ContainerSpec) -> Result<String, SandboxError> {
         let env: Vec<String> = spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let mut host_config = HostConfig { binds: Some(spec.binds.clone()), ..Default::default() };
+        let mut host_config = HostConfig {
+            binds: Some(spec.binds.clone()),
+            ..Default::default()
+        };
         if spec.memory_mb > 0 {
-            let bytes = i64::try_from(spec.memory_mb.saturating_mul(1024 * 1024)).unwrap_or(i64::MAX);
+            let bytes =
+                i64::try_from(spec.memory_mb.saturating_mul(1024 * 1024)).unwrap_or(i64::MAX);
             host_config.memory = Some(bytes);
             // No swap beyond the memory limit, like the function specification says.
             host_config.memory_swap = Some(bytes);
@@ -127,7 +140,10 @@ impl Sandbox {
             let mut bindings = HashMap::new();
             bindings.insert(
                 port.clone(),
-                Some(vec![PortBinding { host_ip: Some(host_ip.clone()), host_port: Some(String::new()) }]),
+                Some(vec![PortBinding {
+                    host_ip: Some(host_ip.clone()),
+                    host_port: Some(String::new()),
+                }]),
             );
             host_config.port_bindings = Some(bindings);
             let mut exposed = HashMap::new();
@@ -144,7 +160,10 @@ impl Sandbox {
             host_config: Some(host_config),
             ..Default::default()
         };
-        let options = CreateContainerOptions { name: spec.name.clone(), platform: None };
+        let options = CreateContainerOptions {
+            name: spec.name.clone(),
+            platform: None,
+        };
         let created = self
             .docker
             .create_container(Some(options), config)
@@ -155,17 +174,38 @@ impl Sandbox {
 
     /// Copies one file into the container (created or running) at the absolute `path`; parent
     /// directories are created.
-    pub async fn upload_file(&self, container: &str, path: &str, data: &[u8]) -> Result<(), SandboxError> {
+    pub async fn upload_file(
+        &self,
+        container: &str,
+        path: &str,
+        data: &[u8],
+    ) -> Result<(), SandboxError> {
         let tar_bytes = archive::single_file_tar(path, data)?;
-        let options = UploadToContainerOptions { path: "/".to_owned(), ..Default::default() };
-        self.docker.upload_to_container(container, Some(options), Bytes::from(tar_bytes)).await?;
+        let options = UploadToContainerOptions {
+            path: "/".to_owned(),
+            ..Default::default()
+        };
+        self.docker
+            .upload_to_container(container, Some(options), Bytes::from(tar_bytes))
+            .await?;
         Ok(())
     }
 
     /// Reads one file out of the container (running or stopped).
-    pub async fn download_file(&self, container: &str, path: &str) -> Result<Vec<u8>, SandboxError> {
-        let options = DownloadFromContainerOptions { path: path.to_owned() };
-        let chunks: Vec<Bytes> = match self.docker.download_from_container(container, Some(options)).try_collect().await {
+    pub async fn download_file(
+        &self,
+        container: &str,
+        path: &str,
+    ) -> Result<Vec<u8>, SandboxError> {
+        let options = DownloadFromContainerOptions {
+            path: path.to_owned(),
+        };
+        let chunks: Vec<Bytes> = match self
+            .docker
+            .download_from_container(container, Some(options))
+            .try_collect()
+            .await
+        {
             Ok(chunks) => chunks,
             Err(e) if is_not_found(&e) => return Err(SandboxError::FileNotFound(path.to_owned())),
             Err(e) => return Err(e.into()),
@@ -175,7 +215,9 @@ impl Sandbox {
     }
 
     pub async fn start(&self, container: &str) -> Result<(), SandboxError> {
-        self.docker.start_container::<String>(container, None).await?;
+        self.docker
+            .start_container::<String>(container, None)
+            .await?;
         Ok(())
     }
 
@@ -187,7 +229,10 @@ impl Sandbox {
             .and_then(|ports| ports.get(port).cloned().flatten())
             .and_then(|bindings| bindings.into_iter().find_map(|b| b.host_port))
             .and_then(|p| p.parse().ok())
-            .ok_or_else(|| SandboxError::NoHostPort { container: container.to_owned(), port: port.to_owned() })
+            .ok_or_else(|| SandboxError::NoHostPort {
+                container: container.to_owned(),
+                port: port.to_owned(),
+            })
     }
 
     /// True when the container exists and is running.
@@ -200,24 +245,38 @@ impl Sandbox {
     }
 
     /// Follows stdout and stderr of the container from its start until it exits.
-    pub fn follow_logs(&self, container: &str) -> impl Stream<Item = Result<Bytes, SandboxError>> + Send + 'static {
-        let options = LogsOptions::<String> { follow: true, stdout: true, stderr: true, ..Default::default() };
-        self.docker.logs(container, Some(options)).map(|item| match item {
-            Ok(LogOutput::StdOut { message })
-            | Ok(LogOutput::StdErr { message })
-            | Ok(LogOutput::Console { message })
-            | Ok(LogOutput::StdIn { message }) => Ok(message),
-            Err(e) => Err(SandboxError::Docker(e)),
-        })
+    pub fn follow_logs(
+        &self,
+        container: &str,
+    ) -> impl Stream<Item = Result<Bytes, SandboxError>> + Send + 'static {
+        let options = LogsOptions::<String> {
+            follow: true,
+            stdout: true,
+            stderr: true,
+            ..Default::default()
+        };
+        self.docker
+            .logs(container, Some(options))
+            .map(|item| match item {
+                Ok(LogOutput::StdOut { message })
+                | Ok(LogOutput::StdErr { message })
+                | Ok(LogOutput::Console { message })
+                | Ok(LogOutput::StdIn { message }) => Ok(message),
+                Err(e) => Err(SandboxError::Docker(e)),
+            })
     }
 
     /// Waits for the container to exit and returns its exit code.
     pub async fn wait_exit(&self, container: &str) -> Result<i64, SandboxError> {
-        let mut stream = self.docker.wait_container(container, None::<WaitContainerOptions<String>>);
+        let mut stream = self
+            .docker
+            .wait_container(container, None::<WaitContainerOptions<String>>);
         match stream.next().await {
             Some(Ok(response)) => Ok(response.status_code),
             Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => Ok(code),
-            Some(Err(e)) if is_not_found(&e) => Err(SandboxError::ContainerNotFound(container.to_owned())),
+            Some(Err(e)) if is_not_found(&e) => {
+                Err(SandboxError::ContainerNotFound(container.to_owned()))
+            }
             Some(Err(e)) => Err(e.into()),
             None => Err(SandboxError::ContainerNotFound(container.to_owned())),
         }
@@ -225,30 +284,61 @@ impl Sandbox {
 
     /// Sends SIGKILL; a container that is gone or not running is fine.
     pub async fn kill(&self, container: &str) -> Result<(), SandboxError> {
-        match self.docker.kill_container::<String>(container, Some(KillContainerOptions { signal: "SIGKILL".to_owned() })).await {
+        match self
+            .docker
+            .kill_container::<String>(
+                container,
+                Some(KillContainerOptions {
+                    signal: "SIGKILL".to_owned(),
+                }),
+            )
+            .await
+        {
             Ok(()) => Ok(()),
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404 | 409, .. }) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404 | 409,
+                ..
+            }) => Ok(()),
             Err(e) => Err(e.into()),
         }
     }
 
     /// Force-removes the container with its anonymous volumes; a missing container is fine.
     pub async fn remove(&self, container: &str) -> Result<(), SandboxError> {
-        let options = RemoveContainerOptions { force: true, v: true, ..Default::default() };
+        let options = RemoveContainerOptions {
+            force: true,
+            v: true,
+            ..Default::default()
+        };
         match self.docker.remove_container(container, Some(options)).await {
             Ok(()) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
             // 409: removal already in progress.
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 409, ..
+            }) => Ok(()),
             Err(e) => Err(e.into()),
         }
     }
 
     /// All containers (running or not) carrying every `key=value` label given.
-    pub async fn list_labelled(&self, labels: &[(&str, &str)]) -> Result<Vec<ContainerInfo>, SandboxError> {
+    pub async fn list_labelled(
+        &self,
+        labels: &[(&str, &str)],
+    ) -> Result<Vec<ContainerInfo>, SandboxError> {
         let mut filters = HashMap::new();
-        filters.insert("label".to_owned(), labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>());
-        let options = ListContainersOptions { all: true, filters, ..Default::default() };
+        filters.insert(
+            "label".to_owned(),
+            labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>(),
+        );
+        let options = ListContainersOptions {
+            all: true,
+            filters,
+            ..Default::default()
+        };
         let list = self.docker.list_containers(Some(options)).await?;
         Ok(list
             .into_iter()
@@ -267,7 +357,15 @@ impl Sandbox {
 
 /// A Docker-safe container name fragment: `[a-zA-Z0-9_.-]`, other characters become `-`.
 pub fn name_fragment(s: &str) -> String {
-    s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-' { c } else { '-' }).collect()
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -19,18 +19,27 @@ pub enum StorageError {
 impl StorageError {
     /// True for errors that will not go away by retrying (missing object, bad key).
     pub fn is_permanent(&self) -> bool {
-        matches!(self, StorageError::NotFound(_) | StorageError::InvalidKey { .. })
+        matches!(
+            self,
+            StorageError::NotFound(_) | StorageError::InvalidKey { .. }
+        )
     }
 }
 
 /// Opens the local object store rooted at `dir`, creating the directory when missing.
 pub fn open_local(dir: &str) -> Result<Arc<dyn ObjectStore>, StorageError> {
-    std::fs::create_dir_all(dir).map_err(|source| StorageError::CreateDir { dir: dir.to_owned(), source })?;
+    std::fs::create_dir_all(dir).map_err(|source| StorageError::CreateDir {
+        dir: dir.to_owned(),
+        source,
+    })?;
     Ok(Arc::new(LocalFileSystem::new_with_prefix(dir)?))
 }
 
 fn key(k: &str) -> Result<Path, StorageError> {
-    Path::parse(k).map_err(|e| StorageError::InvalidKey { key: k.to_owned(), reason: e.to_string() })
+    Path::parse(k).map_err(|e| StorageError::InvalidKey {
+        key: k.to_owned(),
+        reason: e.to_string(),
+    })
 }
 
 /// Reads a whole object.

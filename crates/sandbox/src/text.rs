@@ -12,8 +12,15 @@ pub fn truncate_tail(s: &str, max: usize, what: &str) -> String {
         return s.to_owned();
     }
     let skip = count - max;
-    let start = s.char_indices().nth(skip).map(|(i, _)| i).unwrap_or(s.len());
-    format!("[WARNING] {what} truncated. The output exceeded {max} characters.\n{}", &s[start..])
+    let start = s
+        .char_indices()
+        .nth(skip)
+        .map(|(i, _)| i)
+        .unwrap_or(s.len());
+    format!(
+        "[WARNING] {what} truncated. The output exceeded {max} characters.\n{}",
+        &s[start..]
+    )
 }
 
 /// Percent-decodes `s` (`+` is left alone: the log id is a path-like token, not a form value).
@@ -49,7 +56,10 @@ mod tests {
     #[test]
     fn long_text_keeps_the_tail_with_a_warning() {
         let out = truncate_tail("abcdef", 2, "Errors");
-        assert_eq!(out, "[WARNING] Errors truncated. The output exceeded 2 characters.\nef");
+        assert_eq!(
+            out,
+            "[WARNING] Errors truncated. The output exceeded 2 characters.\nef"
+        );
     }
 
     #[test]
