@@ -481,3 +481,94 @@ async fn app_removes_orphans_serves_health_and_cleans_up_on_shutdown() {
         .expect("stops in time");
     assert!(stopped.expect("join").is_ok());
 }
+
+/// Replies over the real RabbitMQ, keeps persisted results in memory (so the test does not feed
+/// the shared results queue).
+struct RealReplies {
+    real: executor_worker::results::QueueResults,
+    memory: MemoryResults,
+}
+
+#[async_trait::async_trait]
+impl executor_worker::results::ResultSink for RealReplies {
+    async fn reply(
+        &self,
+        reply_to: &str,
+        correlation_id: Option<&str>,
+        result: &ExecutionResult,
+    ) -> Result<(), queue::QueueError> {
+        self.real.reply(reply_to, correlation_id, result).await
+    }
+
+    async fn persist(&self, result: &ExecutionResult) -> Result<(), queue::QueueError> {
+        self.memory.persist(result).await
+    }
+}
+
+#[tokio::test]
+async fn sync_reply_reaches_an_rpc_caller_over_rabbitmq() {
+    use lapin::options::QueueDeclareOptions;
+    use prost::Message;
+    let base = spawn_executor(Duration::from_secs(60)).await;
+    let job = base.deployment().await;
+    let url = model::settings::AmqpSettings::default().url().to_owned();
+    let publisher = Arc::new(queue::Publisher::new(url.clone()));
+    let sink = Arc::new(RealReplies {
+        real: executor_worker::results::QueueResults::new(publisher),
+        memory: MemoryResults::default(),
+    });
+    let executor = Arc::new(Executor::new(base.pool.clone(), sink.clone()));
+    // A private work queue standing in for fnplat.executions.
+    let queue_name = unique("test.executions.");
+    let connection = queue::connect_once(&url).await.expect("RabbitMQ reachable");
+    let channel = connection.create_channel().await.expect("channel");
+    channel
+        .queue_declare(
+            &queue_name,
+            QueueDeclareOptions {
+                auto_delete: true,
+                ..Default::default()
+            },
+            Default::default(),
+        )
+        .await
+        .expect("declare test queue");
+    let shutdown = CancellationToken::new();
+    let consumer = {
+        let executor = executor.clone();
+        tokio::spawn(queue::run_consumer(
+            queue::ConsumerConfig::queue(&url, &queue_name, "executor-test", 4),
+            shutdown.clone(),
+            move |incoming: Incoming<ExecutionJob>| {
+                let executor = executor.clone();
+                async move { executor.handle(incoming).await }
+            },
+        ))
+    };
+
+    let rpc = queue::RpcClient::new(url.clone());
+    let bytes = rpc
+        .call(
+            &queue_name,
+            &job,
+            &job.execution_id,
+            Duration::from_secs(60),
+        )
+        .await
+        .expect("reply");
+    let reply = ExecutionResult::decode(bytes.as_slice()).expect("decodes");
+
+    assert_eq!(reply.execution_id, job.execution_id);
+    assert_eq!(reply.status, "completed", "errors: {}", reply.errors);
+    assert_eq!(reply.status_code, 201);
+    let mut waited = Duration::ZERO;
+    while sink.memory.persisted().is_empty() && waited < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        waited += Duration::from_millis(50);
+    }
+    assert_eq!(sink.memory.persisted(), vec![reply]);
+    shutdown.cancel();
+    let _ = consumer.await;
+    let _ = channel.queue_delete(&queue_name, Default::default()).await;
+    base.cleanup().await;
+}
