@@ -302,7 +302,7 @@ cmd_up() {
     cmd_stop up
   }
   trap on_exit EXIT
-  trap 'exit 130' INT TERM
+  trap 'exit 0' INT TERM   # Ctrl-C is the normal way to stop
   cmd_start up
 
   cat <<EOF
