@@ -1,0 +1,7 @@
+//! Integration tests: the real application against real PostgreSQL and RabbitMQ. Each test gets
+//! its own database and its own RabbitMQ vhost, so tests run in parallel without stealing each
+//! other's messages.
+mod deployments;
+mod executions;
+mod functions;
+mod helpers;
