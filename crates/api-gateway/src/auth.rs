@@ -96,7 +96,11 @@ fn authorize<S: Scope>(req: &HttpRequest) -> Result<Authorized<S>, ApiError> {
             S::NAME
         )));
     }
-    Ok(Authorized { project_id, caller, _scope: PhantomData })
+    Ok(Authorized {
+        project_id,
+        caller,
+        _scope: PhantomData,
+    })
 }
 
 impl<S: Scope> FromRequest for Authorized<S> {

@@ -28,15 +28,32 @@ pub async fn handle_build_event(pool: Pool, incoming: Incoming<BuildEvent>) -> O
             if event.logs.is_empty() {
                 Ok(())
             } else {
-                deployments::append_logs(&mut conn, &event.project_id, &event.deployment_id, &event.logs).await
+                deployments::append_logs(
+                    &mut conn,
+                    &event.project_id,
+                    &event.deployment_id,
+                    &event.logs,
+                )
+                .await
             }
         }
         BuildStatus::Processing | BuildStatus::Building => {
-            let r = deployments::advance(&mut conn, &event.project_id, &event.deployment_id, status.as_appwrite())
-                .await
-                .map(|_| ());
+            let r = deployments::advance(
+                &mut conn,
+                &event.project_id,
+                &event.deployment_id,
+                status.as_appwrite(),
+            )
+            .await
+            .map(|_| ());
             if r.is_ok() && !event.logs.is_empty() {
-                deployments::append_logs(&mut conn, &event.project_id, &event.deployment_id, &event.logs).await
+                deployments::append_logs(
+                    &mut conn,
+                    &event.project_id,
+                    &event.deployment_id,
+                    &event.logs,
+                )
+                .await
             } else {
                 r
             }
@@ -50,9 +67,18 @@ pub async fn handle_build_event(pool: Pool, incoming: Incoming<BuildEvent>) -> O
                     _ => deployments::CANCELED,
                 },
                 logs: event.logs.clone(),
-                build_size: if ready { i64::try_from(event.build_size).unwrap_or(i64::MAX) } else { 0 },
-                build_duration: i32::try_from(event.build_duration_ms.div_ceil(1000)).unwrap_or(i32::MAX),
-                build_path: if ready { event.output_path.clone() } else { String::new() },
+                build_size: if ready {
+                    i64::try_from(event.build_size).unwrap_or(i64::MAX)
+                } else {
+                    0
+                },
+                build_duration: i32::try_from(event.build_duration_ms.div_ceil(1000))
+                    .unwrap_or(i32::MAX),
+                build_path: if ready {
+                    event.output_path.clone()
+                } else {
+                    String::new()
+                },
             };
             deployments::finish(&mut conn, &event.project_id, &event.deployment_id, done)
                 .await
@@ -89,8 +115,16 @@ pub fn stored_outcome(result: &ExecutionResult, logging: bool) -> ExecOutcome {
         status,
         response_status_code: result.status_code,
         response_headers: serde_json::Value::Array(headers),
-        logs: if logging { truncate::execution_logs(&result.logs) } else { String::new() },
-        errors: if logging { truncate::execution_errors(&result.errors) } else { String::new() },
+        logs: if logging {
+            truncate::execution_logs(&result.logs)
+        } else {
+            String::new()
+        },
+        errors: if logging {
+            truncate::execution_errors(&result.errors)
+        } else {
+            String::new()
+        },
         duration: result.duration_seconds,
     }
 }
@@ -104,13 +138,26 @@ pub async fn handle_execution_result(pool: Pool, incoming: Incoming<ExecutionRes
         Ok(c) => c,
         Err(e) => return retry(e),
     };
-    let logging = match crate::db::functions::find(&mut conn, &result.project_id, &result.function_id).await {
+    let logging = match crate::db::functions::find(
+        &mut conn,
+        &result.project_id,
+        &result.function_id,
+    )
+    .await
+    {
         Ok(Some(f)) => f.logging,
         // The function was deleted: nothing left to update.
         Ok(None) => return Outcome::Ack,
         Err(e) => return retry(e),
     };
-    match executions::finish(&mut conn, &result.project_id, &result.execution_id, &stored_outcome(&result, logging)).await {
+    match executions::finish(
+        &mut conn,
+        &result.project_id,
+        &result.execution_id,
+        &stored_outcome(&result, logging),
+    )
+    .await
+    {
         Ok(_) => Outcome::Ack,
         Err(e) => retry(e),
     }
@@ -127,8 +174,14 @@ mod tests {
             status: "completed".into(),
             status_code: 200,
             headers: vec![
-                Header { name: "Content-Type".into(), value: "text/plain".into() },
-                Header { name: "x-custom".into(), value: "1".into() },
+                Header {
+                    name: "Content-Type".into(),
+                    value: "text/plain".into(),
+                },
+                Header {
+                    name: "x-custom".into(),
+                    value: "1".into(),
+                },
             ],
             logs: "hello".into(),
             errors: "oops".into(),
@@ -136,11 +189,23 @@ mod tests {
             ..Default::default()
         };
         let stored = stored_outcome(&result, true);
-        assert_eq!(stored.response_headers, serde_json::json!([{"name": "content-type", "value": "text/plain"}]));
-        assert_eq!((stored.logs.as_str(), stored.errors.as_str()), ("hello", "oops"));
+        assert_eq!(
+            stored.response_headers,
+            serde_json::json!([{"name": "content-type", "value": "text/plain"}])
+        );
+        assert_eq!(
+            (stored.logs.as_str(), stored.errors.as_str()),
+            ("hello", "oops")
+        );
         let silent = stored_outcome(&result, false);
         assert_eq!((silent.logs.as_str(), silent.errors.as_str()), ("", ""));
-        let crashed = stored_outcome(&ExecutionResult { status_code: 500, ..Default::default() }, true);
+        let crashed = stored_outcome(
+            &ExecutionResult {
+                status_code: 500,
+                ..Default::default()
+            },
+            true,
+        );
         assert_eq!(crashed.status, "failed");
     }
 }

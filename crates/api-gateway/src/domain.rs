@@ -72,8 +72,17 @@ fn check_len(param: &str, value: &str, min: usize, max: usize) -> Result<(), Api
     Ok(())
 }
 
-fn check_list(param: &str, items: &[String], max_items: usize, max_len: usize) -> Result<(), ApiError> {
-    if items.len() > max_items || items.iter().any(|i| i.is_empty() || i.chars().count() > max_len) {
+fn check_list(
+    param: &str,
+    items: &[String],
+    max_items: usize,
+    max_len: usize,
+) -> Result<(), ApiError> {
+    if items.len() > max_items
+        || items
+            .iter()
+            .any(|i| i.is_empty() || i.chars().count() > max_len)
+    {
         return Err(invalid(
             param,
             &format!("Value must a valid array no longer than {max_items} items and Value must be a valid string and at least 1 chars and no longer than {max_len} chars"),
@@ -84,8 +93,14 @@ fn check_list(param: &str, items: &[String], max_items: usize, max_len: usize) -
 
 fn check_specification(param: &str, slug: &str) -> Result<(), ApiError> {
     if model::catalogue::find_specification(slug).is_none() {
-        let slugs: Vec<_> = model::catalogue::SPECIFICATIONS.iter().map(|s| s.slug).collect();
-        return Err(invalid(param, &format!("Specification must be one of: {}", slugs.join(", "))));
+        let slugs: Vec<_> = model::catalogue::SPECIFICATIONS
+            .iter()
+            .map(|s| s.slug)
+            .collect();
+        return Err(invalid(
+            param,
+            &format!("Specification must be one of: {}", slugs.join(", ")),
+        ));
     }
     Ok(())
 }
@@ -93,7 +108,10 @@ fn check_specification(param: &str, slug: &str) -> Result<(), ApiError> {
 /// Checks a runtime id: unknown => 400; known but its image is not installed => 404.
 pub fn check_runtime(settings: &Settings, runtime: &str) -> Result<(), ApiError> {
     if model::catalogue::find_runtime(runtime).is_none() {
-        return Err(invalid("runtime", "Value must be one of the runtimes of the catalogue (e.g. node-18.0)"));
+        return Err(invalid(
+            "runtime",
+            "Value must be one of the runtimes of the catalogue (e.g. node-18.0)",
+        ));
     }
     if !settings.runtime_installed(runtime) {
         return Err(ApiError::FunctionRuntimeUnsupported(format!(
@@ -113,7 +131,10 @@ fn check_schedule(schedule: &str) -> Result<(), ApiError> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || " */,-?#LW".contains(c));
     if !ok {
-        return Err(invalid("schedule", "String must be a valid cron expression"));
+        return Err(invalid(
+            "schedule",
+            "String must be a valid cron expression",
+        ));
     }
     Ok(())
 }
@@ -121,7 +142,10 @@ fn check_schedule(schedule: &str) -> Result<(), ApiError> {
 fn check_events(events: &[String]) -> Result<(), ApiError> {
     check_list("events", events, 100, 256)?;
     if events.iter().any(|e| e.starts_with("functions.")) {
-        return Err(invalid("events", "Triggering a function on a function event is not allowed."));
+        return Err(invalid(
+            "events",
+            "Triggering a function on a function event is not allowed.",
+        ));
     }
     Ok(())
 }
@@ -129,18 +153,33 @@ fn check_events(events: &[String]) -> Result<(), ApiError> {
 impl FunctionParams {
     /// The configuration a create sets (all defaults filled in).
     pub fn into_new(self, settings: &Settings) -> Result<(String, FunctionConfig), ApiError> {
-        let requested = self.function_id.clone().ok_or_else(|| invalid("functionId", "Param \"functionId\" is not optional."))?;
+        let requested = self
+            .function_id
+            .clone()
+            .ok_or_else(|| invalid("functionId", "Param \"functionId\" is not optional."))?;
         let id = model::ids::resolve_custom_id(&requested).ok_or_else(|| {
             invalid("functionId", "Parameter must contain at most 36 chars. Valid chars are a-z, A-Z, 0-9, period, hyphen, and underscore. Can't start with a special char")
         })?;
-        let runtime = self.runtime.clone().filter(|r| !r.is_empty()).ok_or_else(|| invalid("runtime", "Param \"runtime\" is not optional."))?;
+        let runtime = self
+            .runtime
+            .clone()
+            .filter(|r| !r.is_empty())
+            .ok_or_else(|| invalid("runtime", "Param \"runtime\" is not optional."))?;
         let config = self.into_config(settings, None, runtime)?;
         Ok((id, config))
     }
 
     /// The configuration a full-replacement update sets (spec 2.1 "update").
-    pub fn into_update(self, settings: &Settings, current: &FunctionRow) -> Result<FunctionConfig, ApiError> {
-        let runtime = self.runtime.clone().filter(|r| !r.is_empty()).unwrap_or_else(|| current.runtime.clone());
+    pub fn into_update(
+        self,
+        settings: &Settings,
+        current: &FunctionRow,
+    ) -> Result<FunctionConfig, ApiError> {
+        let runtime = self
+            .runtime
+            .clone()
+            .filter(|r| !r.is_empty())
+            .unwrap_or_else(|| current.runtime.clone());
         self.into_config(settings, Some(current), runtime)
     }
 
@@ -150,7 +189,9 @@ impl FunctionParams {
         current: Option<&FunctionRow>,
         runtime: String,
     ) -> Result<FunctionConfig, ApiError> {
-        let name = self.name.ok_or_else(|| invalid("name", "Param \"name\" is not optional."))?;
+        let name = self
+            .name
+            .ok_or_else(|| invalid("name", "Param \"name\" is not optional."))?;
         check_len("name", &name, 1, 128)?;
         if current.map(|c| c.runtime != runtime).unwrap_or(true) {
             check_runtime(settings, &runtime)?;
@@ -163,7 +204,10 @@ impl FunctionParams {
         check_schedule(&schedule)?;
         let timeout = self.timeout.unwrap_or(DEFAULT_TIMEOUT);
         if !(1..=MAX_TIMEOUT).contains(&timeout) {
-            return Err(invalid("timeout", &format!("Value must be a valid range between 1 and {MAX_TIMEOUT}")));
+            return Err(invalid(
+                "timeout",
+                &format!("Value must be a valid range between 1 and {MAX_TIMEOUT}"),
+            ));
         }
         let entrypoint = match (self.entrypoint.filter(|e| !e.is_empty()), current) {
             (Some(e), _) => e,
@@ -191,7 +235,9 @@ impl FunctionParams {
         ] {
             check_len(param, value, 0, 128)?;
         }
-        if !provider_repository_id.is_empty() && (installation_id.is_empty() || provider_branch.is_empty()) {
+        if !provider_repository_id.is_empty()
+            && (installation_id.is_empty() || provider_branch.is_empty())
+        {
             return Err(ApiError::ArgumentInvalid(
                 "When connecting to VCS (Version Control System), you need to provide \"installationId\" and \"providerBranch\".".into(),
             ));
@@ -220,7 +266,10 @@ impl FunctionParams {
         check_specification("runtimeSpecification", &runtime_specification)?;
         let deployment_retention = self.deployment_retention.unwrap_or(0);
         if !(0..=36500).contains(&deployment_retention) {
-            return Err(invalid("deploymentRetention", "Value must be a valid range between 0 and 36,500"));
+            return Err(invalid(
+                "deploymentRetention",
+                "Value must be a valid range between 0 and 36,500",
+            ));
         }
         let live = match current {
             None => true,
@@ -293,37 +342,60 @@ impl ExecutionParams {
         let headers = validate_headers(self.headers)?;
         let body = self.body.unwrap_or_default();
         if body.chars().count() > MAX_BODY_CHARS {
-            return Err(invalid("body", &format!("Value must be a valid string and no longer than {MAX_BODY_CHARS} chars")));
+            return Err(invalid(
+                "body",
+                &format!("Value must be a valid string and no longer than {MAX_BODY_CHARS} chars"),
+            ));
         }
-        let path = self.path.filter(|p| !p.is_empty()).unwrap_or_else(|| "/".to_owned());
+        let path = self
+            .path
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| "/".to_owned());
         check_len("path", &path, 1, 2048)?;
-        let method = self.method.filter(|m| !m.is_empty()).unwrap_or_else(|| "POST".to_owned());
+        let method = self
+            .method
+            .filter(|m| !m.is_empty())
+            .unwrap_or_else(|| "POST".to_owned());
         if !METHODS.contains(&method.as_str()) {
-            return Err(invalid("method", &format!("Value must be one of ({})", METHODS.join(", "))));
+            return Err(invalid(
+                "method",
+                &format!("Value must be one of ({})", METHODS.join(", ")),
+            ));
         }
         let is_async = self.is_async.unwrap_or(false);
         if self.scheduled_at.as_deref().is_some_and(|s| !s.is_empty()) {
             if !is_async {
                 return Err(ApiError::BadRequest("Scheduled executions must run asynchronously. Set scheduledAt to a future date, or set async to true.".into()));
             }
-            return Err(ApiError::BadRequest("Scheduled executions are not supported yet.".into()));
+            return Err(ApiError::BadRequest(
+                "Scheduled executions are not supported yet.".into(),
+            ));
         }
-        Ok(ExecutionRequest { body, is_async, path, method, headers })
+        Ok(ExecutionRequest {
+            body,
+            is_async,
+            path,
+            method,
+            headers,
+        })
     }
 }
 
 fn bad_headers(reason: &str) -> ApiError {
-    ApiError::ArgumentInvalid(format!("Invalid `headers` param: Invalid headers: {reason}"))
+    ApiError::ArgumentInvalid(format!(
+        "Invalid `headers` param: Invalid headers: {reason}"
+    ))
 }
 
 /// `headers` as an object or a JSON string of one; rules of spec 2.3.
-pub fn validate_headers(value: Option<serde_json::Value>) -> Result<Vec<(String, String)>, ApiError> {
+pub fn validate_headers(
+    value: Option<serde_json::Value>,
+) -> Result<Vec<(String, String)>, ApiError> {
     let value = match value {
         None | Some(serde_json::Value::Null) => return Ok(Vec::new()),
         Some(serde_json::Value::String(s)) if s.trim().is_empty() => return Ok(Vec::new()),
-        Some(serde_json::Value::String(s)) => {
-            serde_json::from_str::<serde_json::Value>(&s).map_err(|_| bad_headers("Value must be a valid JSON object"))?
-        }
+        Some(serde_json::Value::String(s)) => serde_json::from_str::<serde_json::Value>(&s)
+            .map_err(|_| bad_headers("Value must be a valid JSON object"))?,
         Some(v) => v,
     };
     let object = match value {
@@ -339,14 +411,22 @@ pub fn validate_headers(value: Option<serde_json::Value>) -> Result<Vec<(String,
     for (key, value) in object {
         let valid_key = !key.is_empty()
             && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-            && key.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-            && key.chars().last().is_some_and(|c| c.is_ascii_alphanumeric());
+            && key
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphanumeric())
+            && key
+                .chars()
+                .last()
+                .is_some_and(|c| c.is_ascii_alphanumeric());
         if !valid_key {
             return Err(bad_headers(&format!("header name {key:?} may only contain a-z, A-Z, 0-9 and hyphens, starting and ending with a letter or digit")));
         }
         let lower = key.to_ascii_lowercase();
         if lower.starts_with("x-appwrite-") {
-            return Err(bad_headers(&format!("header {key:?} is reserved (x-appwrite-*)")));
+            return Err(bad_headers(&format!(
+                "header {key:?} is reserved (x-appwrite-*)"
+            )));
         }
         let value = match value {
             serde_json::Value::String(s) => s,
@@ -358,7 +438,9 @@ pub fn validate_headers(value: Option<serde_json::Value>) -> Result<Vec<(String,
         out.push((lower, value));
     }
     if size >= 16384 {
-        return Err(bad_headers("the headers must be smaller than 16384 bytes in total"));
+        return Err(bad_headers(
+            "the headers must be smaller than 16384 bytes in total",
+        ));
     }
     Ok(out)
 }
@@ -378,11 +460,15 @@ mod tests {
 
     #[test]
     fn create_fills_defaults() {
-        let (id, c) = params(json!({"functionId": "unique()", "name": "n", "runtime": "node-18.0"}))
-            .into_new(&settings())
-            .unwrap_or_else(|e| panic!("{e}"));
+        let (id, c) =
+            params(json!({"functionId": "unique()", "name": "n", "runtime": "node-18.0"}))
+                .into_new(&settings())
+                .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(id.len(), 20);
-        assert_eq!((c.timeout, c.enabled, c.logging, c.live), (15, true, true, true));
+        assert_eq!(
+            (c.timeout, c.enabled, c.logging, c.live),
+            (15, true, true, true)
+        );
         assert_eq!(c.build_specification, "s-1vcpu-512mb");
         assert!(c.execute.is_empty() && c.events.is_empty() && c.schedule.is_empty());
     }
@@ -391,23 +477,70 @@ mod tests {
     fn create_rejections() {
         let s = settings();
         let kind = |v| params(v).into_new(&s).err().map(|e| e.kind());
-        assert_eq!(kind(json!({"functionId": "-x", "name": "n", "runtime": "node-18.0"})), Some("general_argument_invalid"));
-        assert_eq!(kind(json!({"functionId": "x", "name": "", "runtime": "node-18.0"})), Some("general_argument_invalid"));
-        assert_eq!(kind(json!({"functionId": "x", "name": "a".repeat(129), "runtime": "node-18.0"})), Some("general_argument_invalid"));
-        assert_eq!(kind(json!({"functionId": "x", "name": "n", "runtime": "cobol-1"})), Some("general_argument_invalid"));
-        assert_eq!(kind(json!({"functionId": "x", "name": "n", "runtime": "python-3.12"})), Some("function_runtime_unsupported"));
-        assert_eq!(kind(json!({"functionId": "x", "name": "n", "runtime": "node-18.0", "timeout": 0})), Some("general_argument_invalid"));
-        assert_eq!(kind(json!({"functionId": "x", "name": "n", "runtime": "node-18.0", "timeout": 901})), Some("general_argument_invalid"));
-        assert_eq!(kind(json!({"functionId": "x", "name": "n", "runtime": "node-18.0", "events": ["functions.*"]})), Some("general_argument_invalid"));
-        assert_eq!(kind(json!({"functionId": "x", "name": "n", "runtime": "node-18.0", "runtimeSpecification": "huge"})), Some("general_argument_invalid"));
-        assert_eq!(kind(json!({"functionId": "x", "name": "n", "runtime": "node-18.0", "schedule": "not cron"})), Some("general_argument_invalid"));
-        assert_eq!(kind(json!({"functionId": "x", "name": "n", "runtime": "node-18.0", "schedule": "*/5 * * * *"})), None);
+        assert_eq!(
+            kind(json!({"functionId": "-x", "name": "n", "runtime": "node-18.0"})),
+            Some("general_argument_invalid")
+        );
+        assert_eq!(
+            kind(json!({"functionId": "x", "name": "", "runtime": "node-18.0"})),
+            Some("general_argument_invalid")
+        );
+        assert_eq!(
+            kind(json!({"functionId": "x", "name": "a".repeat(129), "runtime": "node-18.0"})),
+            Some("general_argument_invalid")
+        );
+        assert_eq!(
+            kind(json!({"functionId": "x", "name": "n", "runtime": "cobol-1"})),
+            Some("general_argument_invalid")
+        );
+        assert_eq!(
+            kind(json!({"functionId": "x", "name": "n", "runtime": "python-3.12"})),
+            Some("function_runtime_unsupported")
+        );
+        assert_eq!(
+            kind(json!({"functionId": "x", "name": "n", "runtime": "node-18.0", "timeout": 0})),
+            Some("general_argument_invalid")
+        );
+        assert_eq!(
+            kind(json!({"functionId": "x", "name": "n", "runtime": "node-18.0", "timeout": 901})),
+            Some("general_argument_invalid")
+        );
+        assert_eq!(
+            kind(
+                json!({"functionId": "x", "name": "n", "runtime": "node-18.0", "events": ["functions.*"]})
+            ),
+            Some("general_argument_invalid")
+        );
+        assert_eq!(
+            kind(
+                json!({"functionId": "x", "name": "n", "runtime": "node-18.0", "runtimeSpecification": "huge"})
+            ),
+            Some("general_argument_invalid")
+        );
+        assert_eq!(
+            kind(
+                json!({"functionId": "x", "name": "n", "runtime": "node-18.0", "schedule": "not cron"})
+            ),
+            Some("general_argument_invalid")
+        );
+        assert_eq!(
+            kind(
+                json!({"functionId": "x", "name": "n", "runtime": "node-18.0", "schedule": "*/5 * * * *"})
+            ),
+            None
+        );
     }
 
     #[test]
     fn headers_rules() {
-        assert_eq!(validate_headers(Some(json!({"X-Custom": "1"}))).ok(), Some(vec![("x-custom".into(), "1".into())]));
-        assert_eq!(validate_headers(Some(json!("{\"a\":\"b\"}"))).ok(), Some(vec![("a".into(), "b".into())]));
+        assert_eq!(
+            validate_headers(Some(json!({"X-Custom": "1"}))).ok(),
+            Some(vec![("x-custom".into(), "1".into())])
+        );
+        assert_eq!(
+            validate_headers(Some(json!("{\"a\":\"b\"}"))).ok(),
+            Some(vec![("a".into(), "b".into())])
+        );
         assert!(validate_headers(Some(json!({"x-appwrite-key": "1"}))).is_err());
         assert!(validate_headers(Some(json!({"-bad": "1"}))).is_err());
         assert!(validate_headers(Some(json!({"bad-": "1"}))).is_err());
@@ -420,11 +553,24 @@ mod tests {
 
     #[test]
     fn execution_defaults_and_rules() {
-        let r = ExecutionParams::default().validate().unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!((r.path.as_str(), r.method.as_str(), r.is_async), ("/", "POST", false));
-        let bad = ExecutionParams { method: Some("TRACE".into()), ..Default::default() }.validate();
+        let r = ExecutionParams::default()
+            .validate()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (r.path.as_str(), r.method.as_str(), r.is_async),
+            ("/", "POST", false)
+        );
+        let bad = ExecutionParams {
+            method: Some("TRACE".into()),
+            ..Default::default()
+        }
+        .validate();
         assert!(bad.is_err());
-        let sched = ExecutionParams { scheduled_at: Some("2030-01-01T00:00:00.000+00:00".into()), ..Default::default() }.validate();
+        let sched = ExecutionParams {
+            scheduled_at: Some("2030-01-01T00:00:00.000+00:00".into()),
+            ..Default::default()
+        }
+        .validate();
         assert_eq!(sched.err().map(|e| e.kind()), Some("general_bad_request"));
     }
 }

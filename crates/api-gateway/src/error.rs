@@ -153,7 +153,10 @@ mod tests {
         let response = err.error_response();
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(
-            response.headers().get(header::CACHE_CONTROL).and_then(|v| v.to_str().ok()),
+            response
+                .headers()
+                .get(header::CACHE_CONTROL)
+                .and_then(|v| v.to_str().ok()),
             Some("no-cache, no-store, must-revalidate")
         );
         let bytes = to_bytes(response.into_body()).await.unwrap_or_default();

@@ -20,7 +20,11 @@ pub fn build_key(project_id: &str, function_id: &str, deployment_id: &str) -> St
 fn specification(slug: &str) -> model::catalogue::Specification {
     model::catalogue::find_specification(slug)
         .or_else(|| model::catalogue::find_specification(model::catalogue::DEFAULT_SPECIFICATION))
-        .unwrap_or(model::catalogue::Specification { slug: "s-1vcpu-512mb", cpus: 1.0, memory_mb: 512 })
+        .unwrap_or(model::catalogue::Specification {
+            slug: "s-1vcpu-512mb",
+            cpus: 1.0,
+            memory_mb: 512,
+        })
 }
 
 fn format_cpus(cpus: f64) -> String {
@@ -45,13 +49,28 @@ pub fn function_env(
     let mut put = |k: &str, v: String| {
         env.insert(k.to_owned(), v);
     };
-    put("APPWRITE_FUNCTION_API_ENDPOINT", settings.public_endpoint.clone());
+    put(
+        "APPWRITE_FUNCTION_API_ENDPOINT",
+        settings.public_endpoint.clone(),
+    );
     put("APPWRITE_FUNCTION_ID", function.id.clone());
     put("APPWRITE_FUNCTION_NAME", function.name.clone());
     put("APPWRITE_FUNCTION_DEPLOYMENT", deployment_id.to_owned());
     put("APPWRITE_FUNCTION_PROJECT_ID", function.project_id.clone());
-    put("APPWRITE_FUNCTION_RUNTIME_NAME", runtime.as_ref().map(|r| r.name.to_owned()).unwrap_or_default());
-    put("APPWRITE_FUNCTION_RUNTIME_VERSION", runtime.as_ref().map(|r| r.version.to_owned()).unwrap_or_default());
+    put(
+        "APPWRITE_FUNCTION_RUNTIME_NAME",
+        runtime
+            .as_ref()
+            .map(|r| r.name.to_owned())
+            .unwrap_or_default(),
+    );
+    put(
+        "APPWRITE_FUNCTION_RUNTIME_VERSION",
+        runtime
+            .as_ref()
+            .map(|r| r.version.to_owned())
+            .unwrap_or_default(),
+    );
     put("APPWRITE_FUNCTION_CPUS", format_cpus(spec.cpus));
     put("APPWRITE_FUNCTION_MEMORY", spec.memory_mb.to_string());
     put("APPWRITE_VERSION", model::APPWRITE_VERSION.to_owned());
@@ -76,7 +95,11 @@ pub fn function_env(
     env
 }
 
-pub fn build_job(settings: &Settings, function: &FunctionRow, deployment: &DeploymentRow) -> BuildJob {
+pub fn build_job(
+    settings: &Settings,
+    function: &FunctionRow,
+    deployment: &DeploymentRow,
+) -> BuildJob {
     let spec = specification(&function.build_specification);
     BuildJob {
         project_id: deployment.project_id.clone(),
@@ -85,10 +108,20 @@ pub fn build_job(settings: &Settings, function: &FunctionRow, deployment: &Deplo
         runtime_id: function.runtime.clone(),
         image: model::catalogue::runtime_image(&function.runtime),
         source_path: deployment.source_path.clone(),
-        output_path: build_key(&deployment.project_id, &deployment.function_id, &deployment.id),
+        output_path: build_key(
+            &deployment.project_id,
+            &deployment.function_id,
+            &deployment.id,
+        ),
         entrypoint: deployment.entrypoint.clone(),
         commands: deployment.commands.clone(),
-        env: function_env(settings, function, &deployment.id, &deployment.type_, &function.build_specification),
+        env: function_env(
+            settings,
+            function,
+            &deployment.id,
+            &deployment.type_,
+            &function.build_specification,
+        ),
         cpus: spec.cpus,
         memory_mb: spec.memory_mb,
         timeout_seconds: settings.build.timeout_seconds,
@@ -96,10 +129,20 @@ pub fn build_job(settings: &Settings, function: &FunctionRow, deployment: &Deplo
 }
 
 /// Request headers kept on the stored execution (spec 7.4).
-pub const STORED_REQUEST_HEADERS: [&str; 5] = ["content-type", "agent", "content-length", "host", "x-appwrite-client-ip"];
+pub const STORED_REQUEST_HEADERS: [&str; 5] = [
+    "content-type",
+    "agent",
+    "content-length",
+    "host",
+    "x-appwrite-client-ip",
+];
 
 /// Headers given to the function: the caller's plus the Appwrite ones (spec 7.4).
-pub fn function_headers(request: &ExecutionRequest, execution_id: &str, client_ip: &str) -> Vec<(String, String)> {
+pub fn function_headers(
+    request: &ExecutionRequest,
+    execution_id: &str,
+    client_ip: &str,
+) -> Vec<(String, String)> {
     let mut headers: Vec<(String, String)> = request.headers.clone();
     for (k, v) in [
         ("x-appwrite-trigger", "http"),
@@ -137,7 +180,15 @@ pub struct ExecutionJobInput<'a> {
 }
 
 pub fn execution_job(settings: &Settings, input: ExecutionJobInput<'_>) -> ExecutionJob {
-    let ExecutionJobInput { function, deployment, execution_id, request, headers, sync, created_at_unix_ms } = input;
+    let ExecutionJobInput {
+        function,
+        deployment,
+        execution_id,
+        request,
+        headers,
+        sync,
+        created_at_unix_ms,
+    } = input;
     let spec = specification(&function.runtime_specification);
     ExecutionJob {
         project_id: function.project_id.clone(),
@@ -147,19 +198,35 @@ pub fn execution_job(settings: &Settings, input: ExecutionJobInput<'_>) -> Execu
         runtime_id: function.runtime.clone(),
         image: model::catalogue::runtime_image(&function.runtime),
         build_path: if deployment.build_path.is_empty() {
-            build_key(&deployment.project_id, &deployment.function_id, &deployment.id)
+            build_key(
+                &deployment.project_id,
+                &deployment.function_id,
+                &deployment.id,
+            )
         } else {
             deployment.build_path.clone()
         },
         entrypoint: deployment.entrypoint.clone(),
-        env: function_env(settings, function, &deployment.id, &deployment.type_, &function.runtime_specification),
+        env: function_env(
+            settings,
+            function,
+            &deployment.id,
+            &deployment.type_,
+            &function.runtime_specification,
+        ),
         cpus: spec.cpus,
         memory_mb: spec.memory_mb,
         timeout_seconds: u32::try_from(function.timeout).unwrap_or(15),
         logging: function.logging,
         method: request.method.clone(),
         path: request.path.clone(),
-        headers: headers.iter().map(|(name, value)| Header { name: name.clone(), value: value.clone() }).collect(),
+        headers: headers
+            .iter()
+            .map(|(name, value)| Header {
+                name: name.clone(),
+                value: value.clone(),
+            })
+            .collect(),
         body: request.body.clone().into_bytes(),
         trigger: "http".into(),
         created_at_unix_ms,

@@ -49,7 +49,12 @@ pub fn backoff(attempts: i32) -> Duration {
     Duration::from_secs((1u64 << exp).min(60))
 }
 
-pub async fn run(pool: Pool, publisher: Arc<Publisher>, wake: Arc<Notify>, shutdown: CancellationToken) {
+pub async fn run(
+    pool: Pool,
+    publisher: Arc<Publisher>,
+    wake: Arc<Notify>,
+    shutdown: CancellationToken,
+) {
     tracing::info!("outbox relay started");
     loop {
         loop {
@@ -80,7 +85,14 @@ pub async fn relay_batch(pool: &Pool, publisher: &Publisher) -> Result<usize, db
             async move {
                 let rows = db::outbox::claim_due(conn, BATCH).await?;
                 let count = rows.len();
+                let mut broker_error: Option<String> = None;
                 for row in rows {
+                    if let Some(error) = &broker_error {
+                        // The broker just failed: do not hammer it with the rest of the batch.
+                        let next = Utc::now() + chrono::Duration::from_std(backoff(row.attempts)).unwrap_or_default();
+                        db::outbox::reschedule(conn, row.id, next, error).await?;
+                        continue;
+                    }
                     let opts = PublishOptions {
                         correlation_id: Some(row.correlation_id.clone()).filter(|c| !c.is_empty()),
                         ..Default::default()
@@ -96,6 +108,9 @@ pub async fn relay_batch(pool: &Pool, publisher: &Publisher) -> Result<usize, db
                                 + chrono::Duration::from_std(backoff(row.attempts)).unwrap_or_default();
                             tracing::warn!(queue = %row.queue, id = %row.correlation_id, attempts = row.attempts + 1, error = %err, "publish failed, will retry");
                             db::outbox::reschedule(conn, row.id, next, &err.to_string()).await?;
+                            if !matches!(err, queue::QueueError::Unroutable | queue::QueueError::Nacked) {
+                                broker_error = Some(err.to_string());
+                            }
                         }
                     }
                 }
@@ -114,7 +129,10 @@ mod tests {
 
     #[test]
     fn raw_message_publishes_bytes_verbatim() {
-        let job = model::proto::BuildJob { deployment_id: "d".into(), ..Default::default() };
+        let job = model::proto::BuildJob {
+            deployment_id: "d".into(),
+            ..Default::default()
+        };
         let raw = RawMessage(job.encode_to_vec());
         let decoded = model::proto::BuildJob::decode(raw.encode_to_vec().as_slice()).ok();
         assert_eq!(decoded.map(|j| j.deployment_id), Some("d".to_owned()));

@@ -32,7 +32,11 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
             let bytes = bytes
                 .await
                 .map_err(|e| ApiError::ArgumentInvalid(format!("Invalid request body: {e}")))?;
-            let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
+            let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+                b"{}"
+            } else {
+                &bytes
+            };
             serde_json::from_slice::<T>(text)
                 .map(JsonBody)
                 .map_err(|e| ApiError::ArgumentInvalid(describe_json_error(&e)))
@@ -124,7 +128,10 @@ mod tests {
             (r#"{"b":null,"n":null}"#, None, None),
             (r#"{}"#, None, None),
         ] {
-            let p: P = serde_json::from_str(json).unwrap_or(P { b: Some(true), n: Some(-1) });
+            let p: P = serde_json::from_str(json).unwrap_or(P {
+                b: Some(true),
+                n: Some(-1),
+            });
             assert_eq!((p.b, p.n), (b, n), "{json}");
         }
         assert!(serde_json::from_str::<P>(r#"{"b":"yes"}"#).is_err());

@@ -36,7 +36,14 @@ pub struct ListQuery {
 
 impl Default for ListQuery {
     fn default() -> Self {
-        Self { filters: vec![], orders: vec![], limit: DEFAULT_LIMIT, offset: 0, search: None, total: true }
+        Self {
+            filters: vec![],
+            orders: vec![],
+            limit: DEFAULT_LIMIT,
+            offset: 0,
+            search: None,
+            total: true,
+        }
     }
 }
 
@@ -58,10 +65,13 @@ impl ListQuery {
         for (key, value) in pairs {
             if key == "queries" || key == "queries[]" {
                 raw.push((None, value));
-            } else if let Some(index) = key.strip_prefix("queries[").and_then(|k| k.strip_suffix(']')) {
-                let index = index
-                    .parse::<usize>()
-                    .map_err(|_| ApiError::ArgumentInvalid(format!("Invalid `queries` param: bad key {key}")))?;
+            } else if let Some(index) = key
+                .strip_prefix("queries[")
+                .and_then(|k| k.strip_suffix(']'))
+            {
+                let index = index.parse::<usize>().map_err(|_| {
+                    ApiError::ArgumentInvalid(format!("Invalid `queries` param: bad key {key}"))
+                })?;
                 raw.push((Some(index), value));
             } else if key == "search" {
                 if value.chars().count() > 256 {
@@ -74,14 +84,18 @@ impl ListQuery {
                 }
             } else if key == "total" {
                 out.total = crate::params::parse_bool(value).ok_or_else(|| {
-                    ApiError::ArgumentInvalid("Invalid `total` param: Value must be a valid boolean".into())
+                    ApiError::ArgumentInvalid(
+                        "Invalid `total` param: Value must be a valid boolean".into(),
+                    )
                 })?;
             }
         }
         // `queries[N]` keep their index order; plain ones keep arrival order.
         raw.sort_by_key(|(index, _)| index.unwrap_or(usize::MAX));
         if raw.len() > MAX_QUERIES {
-            return Err(ApiError::QueryInvalid(format!("Invalid queries: at most {MAX_QUERIES} queries are allowed")));
+            return Err(ApiError::QueryInvalid(format!(
+                "Invalid queries: at most {MAX_QUERIES} queries are allowed"
+            )));
         }
         for (_, text) in raw {
             out.apply(text, allowed)?;
@@ -91,7 +105,9 @@ impl ListQuery {
 
     fn apply(&mut self, text: &str, allowed: &[&str]) -> Result<(), ApiError> {
         if text.len() > MAX_QUERY_LEN {
-            return Err(ApiError::QueryInvalid(format!("Invalid query: longer than {MAX_QUERY_LEN} characters")));
+            return Err(ApiError::QueryInvalid(format!(
+                "Invalid query: longer than {MAX_QUERY_LEN} characters"
+            )));
         }
         let query: RawQuery = serde_json::from_str(text)
             .map_err(|e| ApiError::QueryInvalid(format!("Invalid query: {text}: {e}")))?;
@@ -107,20 +123,31 @@ impl ListQuery {
         };
         match query.method.as_str() {
             "limit" => {
-                let limit = query.values.first().and_then(Value::as_i64).filter(|n| *n >= 1);
+                let limit = query
+                    .values
+                    .first()
+                    .and_then(Value::as_i64)
+                    .filter(|n| *n >= 1);
                 self.limit = limit.ok_or_else(|| {
                     ApiError::QueryInvalid("Invalid query: Invalid limit: Value must be a valid range between 1 and 9,223,372,036,854,775,807".into())
                 })?;
             }
             "offset" => {
-                let offset = query.values.first().and_then(Value::as_i64).filter(|n| *n >= 0);
+                let offset = query
+                    .values
+                    .first()
+                    .and_then(Value::as_i64)
+                    .filter(|n| *n >= 0);
                 self.offset = offset.ok_or_else(|| {
                     ApiError::QueryInvalid("Invalid query: Invalid offset: Value must be a valid range between 0 and 9,223,372,036,854,775,807".into())
                 })?;
             }
             "orderAsc" | "orderDesc" => {
                 let attribute = attribute(&query)?;
-                self.orders.push(Order { attribute, ascending: query.method == "orderAsc" });
+                self.orders.push(Order {
+                    attribute,
+                    ascending: query.method == "orderAsc",
+                });
             }
             "equal" | "notEqual" => {
                 let attribute = attribute(&query)?;
@@ -137,7 +164,9 @@ impl ListQuery {
                 });
             }
             other => {
-                return Err(ApiError::QueryInvalid(format!("Invalid query method: {other}")));
+                return Err(ApiError::QueryInvalid(format!(
+                    "Invalid query method: {other}"
+                )));
             }
         }
         Ok(())
@@ -164,7 +193,11 @@ pub fn bools(values: &[Value]) -> Result<Vec<bool>, ApiError> {
             _ => None,
         })
         .collect::<Option<Vec<_>>>()
-        .ok_or_else(|| ApiError::QueryInvalid("Invalid query: Query value is invalid for a boolean attribute".into()))
+        .ok_or_else(|| {
+            ApiError::QueryInvalid(
+                "Invalid query: Query value is invalid for a boolean attribute".into(),
+            )
+        })
 }
 
 pub fn ints(values: &[Value]) -> Result<Vec<i64>, ApiError> {
@@ -176,7 +209,11 @@ pub fn ints(values: &[Value]) -> Result<Vec<i64>, ApiError> {
             _ => None,
         })
         .collect::<Option<Vec<_>>>()
-        .ok_or_else(|| ApiError::QueryInvalid("Invalid query: Query value is invalid for an integer attribute".into()))
+        .ok_or_else(|| {
+            ApiError::QueryInvalid(
+                "Invalid query: Query value is invalid for an integer attribute".into(),
+            )
+        })
 }
 
 pub fn cap_total(count: i64, wanted: bool) -> i64 {
@@ -192,7 +229,10 @@ mod tests {
     use super::*;
 
     fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
-        items.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        items
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -202,7 +242,10 @@ mod tests {
                 ("queries[1]", r#"{"method":"offset","values":[2]}"#),
                 ("queries[0]", r#"{"method":"limit","values":[5]}"#),
                 ("queries[]", r#"{"method":"orderDesc","attribute":"name"}"#),
-                ("queries[]", r#"{"method":"equal","attribute":"runtime","values":["node-18.0"]}"#),
+                (
+                    "queries[]",
+                    r#"{"method":"equal","attribute":"runtime","values":["node-18.0"]}"#,
+                ),
                 ("unknown", "ignored"),
             ]),
             &["name", "runtime"],
@@ -210,17 +253,38 @@ mod tests {
         .unwrap_or_default();
         assert_eq!(q.limit, 5);
         assert_eq!(q.offset, 2);
-        assert_eq!(q.orders, vec![Order { attribute: "name".into(), ascending: false }]);
-        assert_eq!(q.filters, vec![Filter::Equal("runtime".into(), vec![Value::from("node-18.0")])]);
+        assert_eq!(
+            q.orders,
+            vec![Order {
+                attribute: "name".into(),
+                ascending: false
+            }]
+        );
+        assert_eq!(
+            q.filters,
+            vec![Filter::Equal(
+                "runtime".into(),
+                vec![Value::from("node-18.0")]
+            )]
+        );
     }
 
     #[test]
     fn defaults_and_rejections() {
         let q = ListQuery::from_pairs(&[], &[]).unwrap_or_default();
         assert_eq!((q.limit, q.offset, q.total), (25, 0, true));
-        let bad = ListQuery::from_pairs(&pairs(&[("queries[]", r#"{"method":"regex","attribute":"name","values":["x"]}"#)]), &["name"]);
+        let bad = ListQuery::from_pairs(
+            &pairs(&[(
+                "queries[]",
+                r#"{"method":"regex","attribute":"name","values":["x"]}"#,
+            )]),
+            &["name"],
+        );
         assert!(matches!(bad, Err(ApiError::QueryInvalid(_))));
-        let bad_attr = ListQuery::from_pairs(&pairs(&[("queries[]", r#"{"method":"orderAsc","attribute":"secret"}"#)]), &["name"]);
+        let bad_attr = ListQuery::from_pairs(
+            &pairs(&[("queries[]", r#"{"method":"orderAsc","attribute":"secret"}"#)]),
+            &["name"],
+        );
         assert!(matches!(bad_attr, Err(ApiError::QueryInvalid(_))));
         let bad_json = ListQuery::from_pairs(&pairs(&[("queries[]", "limit(5)")]), &[]);
         assert!(matches!(bad_json, Err(ApiError::QueryInvalid(_))));

@@ -35,7 +35,10 @@ impl Settings {
             return Err("auth.api_key (GATEWAY__AUTH__API_KEY) must not be empty".into());
         }
         if !model::ids::is_valid_id(&self.auth.project_id) {
-            return Err(format!("auth.project_id {:?} is not a valid id", self.auth.project_id));
+            return Err(format!(
+                "auth.project_id {:?} is not a valid id",
+                self.auth.project_id
+            ));
         }
         for runtime in &self.runtimes {
             if model::catalogue::find_runtime(runtime).is_none() {
@@ -64,7 +67,10 @@ pub struct HttpSettings {
 
 impl Default for HttpSettings {
     fn default() -> Self {
-        Self { host: default_host(), port: default_port() }
+        Self {
+            host: default_host(),
+            port: default_port(),
+        }
     }
 }
 
@@ -78,7 +84,10 @@ pub struct DatabaseSettings {
 
 impl Default for DatabaseSettings {
     fn default() -> Self {
-        Self { url: default_database_url(), max_connections: default_max_connections() }
+        Self {
+            url: default_database_url(),
+            max_connections: default_max_connections(),
+        }
     }
 }
 
@@ -123,7 +132,10 @@ pub struct BuildSettings {
 
 impl Default for BuildSettings {
     fn default() -> Self {
-        Self { timeout_seconds: default_build_timeout(), reap_margin_seconds: default_reap_margin() }
+        Self {
+            timeout_seconds: default_build_timeout(),
+            reap_margin_seconds: default_reap_margin(),
+        }
     }
 }
 

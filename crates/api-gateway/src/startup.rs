@@ -42,7 +42,9 @@ impl Application {
     /// Validates settings, migrates the database, binds the listener and starts the background
     /// tasks (outbox relay, consumers, reaper). Nothing binds when settings are invalid.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        settings.validate().map_err(|e| anyhow::anyhow!("invalid settings: {e}"))?;
+        settings
+            .validate()
+            .map_err(|e| anyhow::anyhow!("invalid settings: {e}"))?;
         let settings = Arc::new(settings);
         let listener = TcpListener::bind((settings.http.host.as_str(), settings.http.port))?;
         let port = listener.local_addr()?.port();
@@ -52,7 +54,8 @@ impl Application {
 
         std::fs::create_dir_all(&settings.storage.dir)
             .map_err(|e| anyhow::anyhow!("creating storage dir {}: {e}", settings.storage.dir))?;
-        let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new_with_prefix(&settings.storage.dir)?);
+        let store: Arc<dyn ObjectStore> =
+            Arc::new(LocalFileSystem::new_with_prefix(&settings.storage.dir)?);
 
         let amqp_url = settings.amqp.url().to_owned();
         let publisher = Arc::new(Publisher::new(amqp_url.clone()));
@@ -61,12 +64,26 @@ impl Application {
         let shutdown = CancellationToken::new();
         let tasks = TaskTracker::new();
 
-        tasks.spawn(crate::outbox::run(pool.clone(), publisher.clone(), outbox_wake.clone(), shutdown.clone()));
-        tasks.spawn(crate::reaper::run(pool.clone(), settings.clone(), shutdown.clone()));
+        tasks.spawn(crate::outbox::run(
+            pool.clone(),
+            publisher.clone(),
+            outbox_wake.clone(),
+            shutdown.clone(),
+        ));
+        tasks.spawn(crate::reaper::run(
+            pool.clone(),
+            settings.clone(),
+            shutdown.clone(),
+        ));
         let prefetch = settings.amqp.prefetch;
         {
             let pool = pool.clone();
-            let config = ConsumerConfig::queue(&amqp_url, model::topology::BUILD_EVENTS_QUEUE, "api-gateway-build-events", prefetch);
+            let config = ConsumerConfig::queue(
+                &amqp_url,
+                model::topology::BUILD_EVENTS_QUEUE,
+                "api-gateway-build-events",
+                prefetch,
+            );
             let token = shutdown.clone();
             tasks.spawn(async move {
                 let handler = move |m| crate::consumers::handle_build_event(pool.clone(), m);
@@ -117,7 +134,12 @@ impl Application {
         .shutdown_timeout(20)
         .run();
         tracing::info!(port, "api-gateway listening");
-        Ok(Self { port, server, shutdown, tasks })
+        Ok(Self {
+            port,
+            server,
+            shutdown,
+            tasks,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -132,7 +154,12 @@ impl Application {
     /// Serves until SIGTERM/SIGINT or the shutdown token, then drains: the HTTP server finishes
     /// in-flight requests, then background tasks stop consuming and finish under a deadline.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let Self { server, shutdown, tasks, .. } = self;
+        let Self {
+            server,
+            shutdown,
+            tasks,
+            ..
+        } = self;
         let handle = server.handle();
         let server_task = tokio::spawn(server);
         let token = shutdown.clone();

@@ -2,8 +2,10 @@
 
 /// Stored `logs` / `errors` keep at most this many characters.
 pub const MAX_EXECUTION_TEXT: usize = 1_000_000;
-pub const LOGS_WARNING: &str = "[WARNING] Logs truncated. The output exceeded 1000000 characters.\n";
-pub const ERRORS_WARNING: &str = "[WARNING] Errors truncated. The output exceeded 1000000 characters.\n";
+pub const LOGS_WARNING: &str =
+    "[WARNING] Logs truncated. The output exceeded 1000000 characters.\n";
+pub const ERRORS_WARNING: &str =
+    "[WARNING] Errors truncated. The output exceeded 1000000 characters.\n";
 
 /// Returns `text` unchanged when it has at most `max` characters; otherwise `prefix` followed by
 /// the tail of `text`, the whole being `max` characters (or the prefix alone if it is longer).
@@ -14,7 +16,11 @@ pub fn keep_tail(text: &str, max: usize, prefix: &str) -> String {
     }
     let keep = max.saturating_sub(prefix.chars().count());
     let skip = count - keep;
-    let start = text.char_indices().nth(skip).map(|(i, _)| i).unwrap_or(text.len());
+    let start = text
+        .char_indices()
+        .nth(skip)
+        .map(|(i, _)| i)
+        .unwrap_or(text.len());
     format!("{prefix}{}", &text[start..])
 }
 

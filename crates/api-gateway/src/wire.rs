@@ -265,7 +265,10 @@ pub struct Specification {
 pub fn list<T: Serialize>(plural: &str, total: i64, items: Vec<T>) -> serde_json::Value {
     let mut map = serde_json::Map::new();
     map.insert("total".into(), total.into());
-    map.insert(plural.into(), serde_json::to_value(items).unwrap_or_default());
+    map.insert(
+        plural.into(),
+        serde_json::to_value(items).unwrap_or_default(),
+    );
     serde_json::Value::Object(map)
 }
 
@@ -276,7 +279,10 @@ mod tests {
 
     #[test]
     fn datetimes_have_millis_and_offset() {
-        let at = Utc.with_ymd_and_hms(2020, 10, 15, 6, 38, 0).single().unwrap_or_default();
+        let at = Utc
+            .with_ymd_and_hms(2020, 10, 15, 6, 38, 0)
+            .single()
+            .unwrap_or_default();
         assert_eq!(datetime(&at), "2020-10-15T06:38:00.000+00:00");
     }
 

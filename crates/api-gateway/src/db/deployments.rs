@@ -75,7 +75,10 @@ pub async fn insert_with_job(
                 .execute(conn)
                 .await?;
             }
-            diesel::insert_into(deployments::table).values(row).execute(conn).await?;
+            diesel::insert_into(deployments::table)
+                .values(row)
+                .execute(conn)
+                .await?;
             super::functions::set_latest_deployment(
                 conn,
                 &row.project_id,
@@ -117,8 +120,18 @@ fn filtered<'a>(
         .filter(deployments::function_id.eq(function_id))
         .into_boxed();
     if let Some(search) = &q.search {
-        let pattern = format!("%{}%", search.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
-        query = query.filter(deployments::id.ilike(pattern.clone()).or(deployments::entrypoint.ilike(pattern)));
+        let pattern = format!(
+            "%{}%",
+            search
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        query = query.filter(
+            deployments::id
+                .ilike(pattern.clone())
+                .or(deployments::entrypoint.ilike(pattern)),
+        );
     }
     for filter in &q.filters {
         let (attr, values, negate) = match filter {
@@ -143,11 +156,16 @@ fn filtered<'a>(
             "buildSize" => eq_any!(deployments::build_size, query::ints(values)?),
             "sourceSize" => eq_any!(deployments::source_size, query::ints(values)?),
             "buildDuration" => {
-                let v: Vec<i32> = query::ints(values)?.into_iter().filter_map(|n| i32::try_from(n).ok()).collect();
+                let v: Vec<i32> = query::ints(values)?
+                    .into_iter()
+                    .filter_map(|n| i32::try_from(n).ok())
+                    .collect();
                 eq_any!(deployments::build_duration, v)
             }
             other => {
-                return Err(ApiError::QueryInvalid(format!("Invalid query: Cannot filter on attribute: {other}")))
+                return Err(ApiError::QueryInvalid(format!(
+                    "Invalid query: Cannot filter on attribute: {other}"
+                )))
             }
         };
     }
@@ -161,7 +179,10 @@ pub async fn list(
     q: &ListQuery,
 ) -> Result<(i64, Vec<DeploymentRow>), ApiError> {
     let total = if q.total {
-        filtered(project_id, function_id, q)?.count().get_result::<i64>(conn).await?
+        filtered(project_id, function_id, q)?
+            .count()
+            .get_result::<i64>(conn)
+            .await?
     } else {
         0
     };
@@ -187,7 +208,11 @@ pub async fn list(
             "status" => ord!(deployments::status),
             "activate" => ord!(deployments::activate),
             "type" => ord!(deployments::type_),
-            other => return Err(ApiError::QueryInvalid(format!("Invalid query: Cannot order by attribute: {other}"))),
+            other => {
+                return Err(ApiError::QueryInvalid(format!(
+                    "Invalid query: Cannot order by attribute: {other}"
+                )))
+            }
         };
     }
     let rows = query
@@ -238,7 +263,10 @@ pub async fn advance(
             .optional()?
     } else {
         diesel::update(target)
-            .set((deployments::status.eq(status), deployments::updated_at.eq(now)))
+            .set((
+                deployments::status.eq(status),
+                deployments::updated_at.eq(now),
+            ))
             .returning(DeploymentRow::as_returning())
             .get_result(conn)
             .await
@@ -313,14 +341,23 @@ pub async fn finish(
             let Some(row) = row else {
                 return Ok(false);
             };
-            super::functions::set_latest_status(conn, &project_id, &row.function_id, &id, done.status).await?;
+            super::functions::set_latest_status(
+                conn,
+                &project_id,
+                &row.function_id,
+                &id,
+                done.status,
+            )
+            .await?;
             if done.status == READY && row.activate {
                 diesel::update(
-                    functions::table.find((&project_id, &row.function_id)).filter(
-                        functions::deployment_created_at
-                            .is_null()
-                            .or(functions::deployment_created_at.le(row.created_at)),
-                    ),
+                    functions::table
+                        .find((&project_id, &row.function_id))
+                        .filter(
+                            functions::deployment_created_at
+                                .is_null()
+                                .or(functions::deployment_created_at.le(row.created_at)),
+                        ),
                 )
                 .set((
                     functions::deployment_id.eq(&id),
@@ -347,7 +384,11 @@ pub async fn fail_stale(
     let stale: Vec<(String, String)> = deployments::table
         .filter(deployments::status.eq_any([PROCESSING, BUILDING]))
         .filter(deployments::updated_at.lt(older_than))
-        .filter(deployments::build_started_at.is_null().or(deployments::build_started_at.lt(older_than)))
+        .filter(
+            deployments::build_started_at
+                .is_null()
+                .or(deployments::build_started_at.lt(older_than)),
+        )
         .select((deployments::project_id, deployments::id))
         .limit(100)
         .load(conn)
@@ -362,7 +403,11 @@ pub async fn fail_stale(
             .optional()?;
         let done = Finished {
             status: FAILED,
-            logs: format!("{}{message}", logs.map(|l| if l.is_empty() { l } else { l + "\n" }).unwrap_or_default()),
+            logs: format!(
+                "{}{message}",
+                logs.map(|l| if l.is_empty() { l } else { l + "\n" })
+                    .unwrap_or_default()
+            ),
             build_size: 0,
             build_duration: 0,
             build_path: String::new(),

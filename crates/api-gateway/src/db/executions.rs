@@ -51,8 +51,14 @@ pub const QUERY_ATTRIBUTES: &[&str] = &[
     "deploymentId",
 ];
 
-pub async fn insert(conn: &mut AsyncPgConnection, row: &ExecutionRow) -> Result<(), diesel::result::Error> {
-    diesel::insert_into(executions::table).values(row).execute(conn).await?;
+pub async fn insert(
+    conn: &mut AsyncPgConnection,
+    row: &ExecutionRow,
+) -> Result<(), diesel::result::Error> {
+    diesel::insert_into(executions::table)
+        .values(row)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -65,7 +71,10 @@ pub async fn insert_with_job(
 ) -> Result<(), diesel::result::Error> {
     conn.transaction(|conn| {
         async move {
-            diesel::insert_into(executions::table).values(row).execute(conn).await?;
+            diesel::insert_into(executions::table)
+                .values(row)
+                .execute(conn)
+                .await?;
             super::outbox::insert(conn, queue, job, &row.id).await
         }
         .scope_boxed()
@@ -120,11 +129,16 @@ fn filtered<'a>(
             "requestPath" => eq_any!(executions::request_path, query::strings(values)),
             "deploymentId" => eq_any!(executions::deployment_id, query::strings(values)),
             "responseStatusCode" => {
-                let v: Vec<i32> = query::ints(values)?.into_iter().filter_map(|n| i32::try_from(n).ok()).collect();
+                let v: Vec<i32> = query::ints(values)?
+                    .into_iter()
+                    .filter_map(|n| i32::try_from(n).ok())
+                    .collect();
                 eq_any!(executions::response_status_code, v)
             }
             other => {
-                return Err(ApiError::QueryInvalid(format!("Invalid query: Cannot filter on attribute: {other}")))
+                return Err(ApiError::QueryInvalid(format!(
+                    "Invalid query: Cannot filter on attribute: {other}"
+                )))
             }
         };
     }
@@ -138,7 +152,10 @@ pub async fn list(
     q: &ListQuery,
 ) -> Result<(i64, Vec<ExecutionRow>), ApiError> {
     let total = if q.total {
-        filtered(project_id, function_id, q)?.count().get_result::<i64>(conn).await?
+        filtered(project_id, function_id, q)?
+            .count()
+            .get_result::<i64>(conn)
+            .await?
     } else {
         0
     };
@@ -165,7 +182,11 @@ pub async fn list(
             "requestMethod" => ord!(executions::request_method),
             "requestPath" => ord!(executions::request_path),
             "deploymentId" => ord!(executions::deployment_id),
-            other => return Err(ApiError::QueryInvalid(format!("Invalid query: Cannot order by attribute: {other}"))),
+            other => {
+                return Err(ApiError::QueryInvalid(format!(
+                    "Invalid query: Cannot order by attribute: {other}"
+                )))
+            }
         };
     }
     let rows = query
@@ -232,10 +253,17 @@ pub async fn mark_processing(
     project_id: &str,
     id: &str,
 ) -> Result<(), diesel::result::Error> {
-    diesel::update(executions::table.find((project_id, id)).filter(executions::status.eq(WAITING)))
-        .set((executions::status.eq(PROCESSING), executions::updated_at.eq(Utc::now())))
-        .execute(conn)
-        .await?;
+    diesel::update(
+        executions::table
+            .find((project_id, id))
+            .filter(executions::status.eq(WAITING)),
+    )
+    .set((
+        executions::status.eq(PROCESSING),
+        executions::updated_at.eq(Utc::now()),
+    ))
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -247,9 +275,8 @@ pub async fn fail_stale(
 ) -> Result<usize, diesel::result::Error> {
     use diesel::dsl::sql;
     use diesel::sql_types::Bool;
-    let condition = format!(
-        "created_at + make_interval(secs => timeout_seconds + {margin_seconds}) < now()"
-    );
+    let condition =
+        format!("created_at + make_interval(secs => timeout_seconds + {margin_seconds}) < now()");
     diesel::update(
         executions::table
             .filter(executions::status.eq_any(UNFINISHED))

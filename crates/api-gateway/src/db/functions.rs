@@ -91,7 +91,10 @@ pub const QUERY_ATTRIBUTES: &[&str] = &[
 ];
 
 /// Inserts; `Ok(false)` when the id is taken.
-pub async fn insert(conn: &mut AsyncPgConnection, row: &FunctionRow) -> Result<bool, diesel::result::Error> {
+pub async fn insert(
+    conn: &mut AsyncPgConnection,
+    row: &FunctionRow,
+) -> Result<bool, diesel::result::Error> {
     let inserted = diesel::insert_into(functions::table)
         .values(row)
         .on_conflict_do_nothing()
@@ -134,8 +137,8 @@ pub async fn delete(
     project_id: &str,
     id: &str,
 ) -> Result<Option<Vec<String>>, diesel::result::Error> {
-    use diesel_async::AsyncConnection;
     use diesel_async::scoped_futures::ScopedFutureExt;
+    use diesel_async::AsyncConnection;
     let (project_id, id) = (project_id.to_owned(), id.to_owned());
     conn.transaction(|conn| {
         async move {
@@ -145,7 +148,9 @@ pub async fn delete(
                 .select((deployments::source_path, deployments::build_path))
                 .load(conn)
                 .await?;
-            let deleted = diesel::delete(functions::table.find((&project_id, &id))).execute(conn).await?;
+            let deleted = diesel::delete(functions::table.find((&project_id, &id)))
+                .execute(conn)
+                .await?;
             if deleted == 0 {
                 return Ok(None);
             }
@@ -226,9 +231,17 @@ fn filtered<'a>(
     project_id: &'a str,
     q: &'a ListQuery,
 ) -> Result<functions::BoxedQuery<'a, Pg>, ApiError> {
-    let mut query = functions::table.filter(functions::project_id.eq(project_id)).into_boxed();
+    let mut query = functions::table
+        .filter(functions::project_id.eq(project_id))
+        .into_boxed();
     if let Some(search) = &q.search {
-        let pattern = format!("%{}%", search.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+        let pattern = format!(
+            "%{}%",
+            search
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
         query = query.filter(
             functions::id
                 .ilike(pattern.clone())
@@ -269,7 +282,10 @@ fn filtered<'a>(
                 }
             }
             "timeout" => {
-                let v: Vec<i32> = query::ints(values)?.into_iter().filter_map(|n| i32::try_from(n).ok()).collect();
+                let v: Vec<i32> = query::ints(values)?
+                    .into_iter()
+                    .filter_map(|n| i32::try_from(n).ok())
+                    .collect();
                 if negate {
                     query.filter(diesel::dsl::not(functions::timeout.eq_any(v)))
                 } else {
@@ -277,7 +293,9 @@ fn filtered<'a>(
                 }
             }
             other => {
-                return Err(ApiError::QueryInvalid(format!("Invalid query: Cannot filter on attribute: {other}")))
+                return Err(ApiError::QueryInvalid(format!(
+                    "Invalid query: Cannot filter on attribute: {other}"
+                )))
             }
         };
     }
@@ -289,7 +307,14 @@ pub async fn list(
     project_id: &str,
     q: &ListQuery,
 ) -> Result<(i64, Vec<FunctionRow>), ApiError> {
-    let total = if q.total { filtered(project_id, q)?.count().get_result::<i64>(conn).await? } else { 0 };
+    let total = if q.total {
+        filtered(project_id, q)?
+            .count()
+            .get_result::<i64>(conn)
+            .await?
+    } else {
+        0
+    };
     let mut query = filtered(project_id, q)?;
     for order in &q.orders {
         macro_rules! ord {
@@ -315,7 +340,11 @@ pub async fn list(
             "entrypoint" => ord!(functions::entrypoint),
             "commands" => ord!(functions::commands),
             "installationId" => ord!(functions::installation_id),
-            other => return Err(ApiError::QueryInvalid(format!("Invalid query: Cannot order by attribute: {other}"))),
+            other => {
+                return Err(ApiError::QueryInvalid(format!(
+                    "Invalid query: Cannot order by attribute: {other}"
+                )))
+            }
         };
     }
     let rows = query

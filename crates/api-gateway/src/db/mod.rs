@@ -6,9 +6,9 @@ pub mod functions;
 pub mod outbox;
 pub mod schema;
 
+use ::deadpool::Runtime;
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_async::pooled_connection::deadpool::{self, Object};
-use ::deadpool::Runtime;
 use diesel_async::pooled_connection::AsyncDieselConnectionManager;
 use diesel_async::AsyncPgConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
@@ -54,7 +54,10 @@ pub async fn ping(pool: &Pool) -> bool {
     let Ok(mut conn) = pool.get().await else {
         return false;
     };
-    diesel::sql_query("SELECT 1").execute(&mut conn).await.is_ok()
+    diesel::sql_query("SELECT 1")
+        .execute(&mut conn)
+        .await
+        .is_ok()
 }
 
 /// Error of a unit of work that may fail on the pool or in a query.

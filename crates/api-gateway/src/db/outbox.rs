@@ -34,7 +34,10 @@ pub async fn insert(
 }
 
 /// Locks up to `limit` due rows, skipping rows another relay holds (call inside a transaction).
-pub async fn claim_due(conn: &mut AsyncPgConnection, limit: i64) -> Result<Vec<OutboxRow>, diesel::result::Error> {
+pub async fn claim_due(
+    conn: &mut AsyncPgConnection,
+    limit: i64,
+) -> Result<Vec<OutboxRow>, diesel::result::Error> {
     outbox::table
         .filter(outbox::next_attempt_at.le(Utc::now()))
         .order(outbox::id.asc())

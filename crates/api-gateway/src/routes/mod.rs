@@ -20,7 +20,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .route(web::post().to(functions::create::handler)),
                 )
                 .service(resource("/runtimes").route(web::get().to(functions::runtimes::handler)))
-                .service(resource("/specifications").route(web::get().to(functions::specifications::handler)))
+                .service(
+                    resource("/specifications")
+                        .route(web::get().to(functions::specifications::handler)),
+                )
                 .service(
                     resource("/{functionId}")
                         .route(web::get().to(functions::get::handler))
@@ -28,7 +31,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .route(web::delete().to(functions::delete::handler)),
                 )
                 .service(
-                    resource("/{functionId}/deployment").route(web::patch().to(functions::update_deployment::handler)),
+                    resource("/{functionId}/deployment")
+                        .route(web::patch().to(functions::update_deployment::handler)),
                 )
                 .service(
                     resource("/{functionId}/deployments")
@@ -36,7 +40,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .route(web::post().to(deployments::create::handler)),
                 )
                 .service(
-                    resource("/{functionId}/deployments/{deploymentId}").route(web::get().to(deployments::get::handler)),
+                    resource("/{functionId}/deployments/{deploymentId}")
+                        .route(web::get().to(deployments::get::handler)),
                 )
                 .service(
                     resource("/{functionId}/executions")
@@ -44,7 +49,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .route(web::post().to(executions::create::handler)),
                 )
                 .service(
-                    resource("/{functionId}/executions/{executionId}").route(web::get().to(executions::get::handler)),
+                    resource("/{functionId}/executions/{executionId}")
+                        .route(web::get().to(executions::get::handler)),
                 ),
         );
 }
@@ -59,18 +65,22 @@ pub async fn not_found() -> Result<HttpResponse, ApiError> {
 }
 
 pub fn path_config() -> web::PathConfig {
-    web::PathConfig::default().error_handler(|err, _| ApiError::ArgumentInvalid(format!("Invalid path: {err}")).into())
+    web::PathConfig::default()
+        .error_handler(|err, _| ApiError::ArgumentInvalid(format!("Invalid path: {err}")).into())
 }
 
 pub fn query_config() -> web::QueryConfig {
-    web::QueryConfig::default()
-        .error_handler(|err, _| ApiError::ArgumentInvalid(format!("Invalid query string: {err}")).into())
+    web::QueryConfig::default().error_handler(|err, _| {
+        ApiError::ArgumentInvalid(format!("Invalid query string: {err}")).into()
+    })
 }
 
 pub fn json_config() -> web::JsonConfig {
     web::JsonConfig::default()
         .limit(crate::params::MAX_JSON_BODY)
-        .error_handler(|err, _| ApiError::ArgumentInvalid(format!("Invalid JSON body: {err}")).into())
+        .error_handler(|err, _| {
+            ApiError::ArgumentInvalid(format!("Invalid JSON body: {err}")).into()
+        })
 }
 
 /// The function `id` of the project, or 404 `function_not_found`.
@@ -80,9 +90,14 @@ pub(crate) async fn load_function(
     id: &str,
 ) -> Result<FunctionRow, ApiError> {
     crate::domain::uid("functionId", id)?;
-    crate::db::functions::find(conn, project_id, id).await?.ok_or(ApiError::FunctionNotFound)
+    crate::db::functions::find(conn, project_id, id)
+        .await?
+        .ok_or(ApiError::FunctionNotFound)
 }
 
-pub(crate) fn json(status: actix_web::http::StatusCode, body: impl serde::Serialize) -> HttpResponse {
+pub(crate) fn json(
+    status: actix_web::http::StatusCode,
+    body: impl serde::Serialize,
+) -> HttpResponse {
     HttpResponse::build(status).json(body)
 }

@@ -42,7 +42,11 @@ fn rabbitmqctl(args: &[&str]) {
         .args(args)
         .output()
         .expect("rabbitmqctl must be installed and runnable for the gateway tests");
-    assert!(out.status.success(), "rabbitmqctl {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "rabbitmqctl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -51,9 +55,17 @@ pub async fn spawn_app() -> TestApp {
     }
     let id = uuid::Uuid::new_v4().simple().to_string();
     let db_name = format!("test_{id}");
-    let base_db_url = env_or("TEST_DATABASE_URL", "postgres://fnplat:fnplat@127.0.0.1:5432/fnplat");
-    let mut admin = AsyncPgConnection::establish(&base_db_url).await.expect("connect to PostgreSQL");
-    diesel::sql_query(format!("CREATE DATABASE \"{db_name}\"")).execute(&mut admin).await.expect("create test database");
+    let base_db_url = env_or(
+        "TEST_DATABASE_URL",
+        "postgres://fnplat:fnplat@127.0.0.1:5432/fnplat",
+    );
+    let mut admin = AsyncPgConnection::establish(&base_db_url)
+        .await
+        .expect("connect to PostgreSQL");
+    diesel::sql_query(format!("CREATE DATABASE \"{db_name}\""))
+        .execute(&mut admin)
+        .await
+        .expect("create test database");
     let db_url = match base_db_url.rsplit_once('/') {
         Some((base, _)) => format!("{base}/{db_name}"),
         None => panic!("TEST_DATABASE_URL has no database name"),
@@ -64,11 +76,22 @@ pub async fn spawn_app() -> TestApp {
     let vhost_for_cmd = vhost.clone();
     tokio::task::spawn_blocking(move || {
         rabbitmqctl(&["add_vhost", &vhost_for_cmd]);
-        rabbitmqctl(&["set_permissions", "-p", &vhost_for_cmd, &user, ".*", ".*", ".*"]);
+        rabbitmqctl(&[
+            "set_permissions",
+            "-p",
+            &vhost_for_cmd,
+            &user,
+            ".*",
+            ".*",
+            ".*",
+        ]);
     })
     .await
     .unwrap();
-    let amqp_url = format!("{}/{vhost}", env_or("TEST_AMQP_BASE", "amqp://fnplat:fnplat@127.0.0.1:5672"));
+    let amqp_url = format!(
+        "{}/{vhost}",
+        env_or("TEST_AMQP_BASE", "amqp://fnplat:fnplat@127.0.0.1:5672")
+    );
 
     let storage = tempfile::tempdir().unwrap();
     let settings: Settings = serde_json::from_value(json!({
@@ -80,7 +103,9 @@ pub async fn spawn_app() -> TestApp {
         "runtimes": ["node-18.0"],
     }))
     .unwrap();
-    let app = Application::build(settings).await.expect("application starts");
+    let app = Application::build(settings)
+        .await
+        .expect("application starts");
     let address = format!("http://127.0.0.1:{}", app.port());
     let shutdown = app.shutdown_token();
     tokio::spawn(app.run_until_stopped());
@@ -99,16 +124,27 @@ pub async fn spawn_app() -> TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();
-        let (db_name, base, vhost) = (self.db_name.clone(), self.base_db_url.clone(), self.vhost.clone());
+        let (db_name, base, vhost) = (
+            self.db_name.clone(),
+            self.base_db_url.clone(),
+            self.vhost.clone(),
+        );
         // Clean up on a separate thread with its own runtime: Drop cannot await.
         let _ = std::thread::spawn(move || {
-            let _ = std::process::Command::new("rabbitmqctl").args(["delete_vhost", &vhost]).output();
-            if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            let _ = std::process::Command::new("rabbitmqctl")
+                .args(["delete_vhost", &vhost])
+                .output();
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
                 rt.block_on(async {
                     if let Ok(mut conn) = AsyncPgConnection::establish(&base).await {
-                        let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{db_name}\" WITH (FORCE)"))
-                            .execute(&mut conn)
-                            .await;
+                        let _ = diesel::sql_query(format!(
+                            "DROP DATABASE IF EXISTS \"{db_name}\" WITH (FORCE)"
+                        ))
+                        .execute(&mut conn)
+                        .await;
                     }
                 });
             }
@@ -128,8 +164,16 @@ impl Reply {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let text = response.text().await.unwrap();
-        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
-        Self { status, body, headers }
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Self {
+            status,
+            body,
+            headers,
+        }
     }
 
     /// Asserts an Appwrite error body of `status` and `kind`.
@@ -148,31 +192,69 @@ impl TestApp {
     }
 
     fn authed(&self, builder: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        builder.header("X-Appwrite-Project", PROJECT).header("X-Appwrite-Key", API_KEY)
+        builder
+            .header("X-Appwrite-Project", PROJECT)
+            .header("X-Appwrite-Key", API_KEY)
     }
 
     pub async fn get(&self, path: &str) -> Reply {
-        Reply::from(self.authed(self.client.get(self.url(path))).send().await.unwrap()).await
+        Reply::from(
+            self.authed(self.client.get(self.url(path)))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
     }
 
     pub async fn get_query(&self, path: &str, query: &[(&str, &str)]) -> Reply {
-        Reply::from(self.authed(self.client.get(self.url(path)).query(query)).send().await.unwrap()).await
+        Reply::from(
+            self.authed(self.client.get(self.url(path)).query(query))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
     }
 
     pub async fn post(&self, path: &str, body: Value) -> Reply {
-        Reply::from(self.authed(self.client.post(self.url(path)).json(&body)).send().await.unwrap()).await
+        Reply::from(
+            self.authed(self.client.post(self.url(path)).json(&body))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
     }
 
     pub async fn put(&self, path: &str, body: Value) -> Reply {
-        Reply::from(self.authed(self.client.put(self.url(path)).json(&body)).send().await.unwrap()).await
+        Reply::from(
+            self.authed(self.client.put(self.url(path)).json(&body))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
     }
 
     pub async fn patch(&self, path: &str, body: Value) -> Reply {
-        Reply::from(self.authed(self.client.patch(self.url(path)).json(&body)).send().await.unwrap()).await
+        Reply::from(
+            self.authed(self.client.patch(self.url(path)).json(&body))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
     }
 
     pub async fn delete(&self, path: &str) -> Reply {
-        Reply::from(self.authed(self.client.delete(self.url(path))).send().await.unwrap()).await
+        Reply::from(
+            self.authed(self.client.delete(self.url(path)))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
     }
 
     /// A request with arbitrary headers (auth tests).
@@ -188,11 +270,23 @@ impl TestApp {
         reply.body
     }
 
-    pub async fn upload(&self, function_id: &str, filename: &str, data: Vec<u8>, activate: bool) -> Reply {
+    pub async fn upload(
+        &self,
+        function_id: &str,
+        filename: &str,
+        data: Vec<u8>,
+        activate: bool,
+    ) -> Reply {
         let form = reqwest::multipart::Form::new()
-            .part("code", reqwest::multipart::Part::bytes(data).file_name(filename.to_owned()))
+            .part(
+                "code",
+                reqwest::multipart::Part::bytes(data).file_name(filename.to_owned()),
+            )
             .text("activate", activate.to_string());
-        let request = self.client.post(self.url(&format!("/v1/functions/{function_id}/deployments"))).multipart(form);
+        let request = self
+            .client
+            .post(self.url(&format!("/v1/functions/{function_id}/deployments")))
+            .multipart(form);
         Reply::from(self.authed(request).send().await.unwrap()).await
     }
 
@@ -205,18 +299,28 @@ impl TestApp {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
         loop {
             if let Ok(Some(message)) = channel.basic_get(queue, BasicGetOptions::default()).await {
-                message.delivery.ack(BasicAckOptions::default()).await.unwrap();
+                message
+                    .delivery
+                    .ack(BasicAckOptions::default())
+                    .await
+                    .unwrap();
                 let _ = conn.close(200, "done").await;
                 return M::decode(message.delivery.data.as_slice()).unwrap();
             }
-            assert!(tokio::time::Instant::now() < deadline, "no message arrived on {queue}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no message arrived on {queue}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
     pub async fn publish<M: Message>(&self, queue: &str, message: &M) {
         let publisher = queue::Publisher::new(self.amqp_url.clone());
-        publisher.publish("", queue, message, &queue::PublishOptions::default()).await.unwrap();
+        publisher
+            .publish("", queue, message, &queue::PublishOptions::default())
+            .await
+            .unwrap();
     }
 
     /// Polls `path` until `done(body)` holds.
@@ -227,7 +331,11 @@ impl TestApp {
             if reply.status == 200 && done(&reply.body) {
                 return reply.body;
             }
-            assert!(tokio::time::Instant::now() < deadline, "condition not reached on {path}: {}", reply.body);
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "condition not reached on {path}: {}",
+                reply.body
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -235,7 +343,9 @@ impl TestApp {
     /// Uploads an activating deployment, takes its BuildJob off the queue, reports it built, and
     /// waits until the function runs it. Returns (deployment id, build job).
     pub async fn deploy_ready(&self, function_id: &str) -> (String, BuildJob) {
-        let reply = self.upload(function_id, "code.tar.gz", gzip(b"console.log(1)"), true).await;
+        let reply = self
+            .upload(function_id, "code.tar.gz", gzip(b"console.log(1)"), true)
+            .await;
         assert_eq!(reply.status, 202, "{}", reply.body);
         let deployment_id = reply.body["$id"].as_str().unwrap().to_owned();
         let job: BuildJob = self.next_message(model::topology::BUILDS_QUEUE).await;
@@ -256,26 +366,41 @@ impl TestApp {
         )
         .await;
         let id = deployment_id.clone();
-        self.wait_for(&format!("/v1/functions/{function_id}"), move |f| f["deploymentId"] == id.as_str()).await;
+        self.wait_for(&format!("/v1/functions/{function_id}"), move |f| {
+            f["deploymentId"] == id.as_str()
+        })
+        .await;
         (deployment_id, job)
     }
 
     /// Answers the next execution job of this vhost like an executor would (RPC reply to
     /// `reply_to`); returns the job it answered.
-    pub fn fake_executor(&self, result: model::proto::ExecutionResult) -> tokio::task::JoinHandle<model::proto::ExecutionJob> {
+    pub fn fake_executor(
+        &self,
+        result: model::proto::ExecutionResult,
+    ) -> tokio::task::JoinHandle<model::proto::ExecutionJob> {
         let url = self.amqp_url.clone();
         tokio::spawn(async move {
             let conn = queue::connect_once(&url).await.unwrap();
             let channel = conn.create_channel().await.unwrap();
             queue::declare_topology(&channel).await.unwrap();
             let mut consumer = channel
-                .basic_consume(model::topology::EXECUTIONS_QUEUE, "fake-executor", BasicConsumeOptions::default(), FieldTable::default())
+                .basic_consume(
+                    model::topology::EXECUTIONS_QUEUE,
+                    "fake-executor",
+                    BasicConsumeOptions::default(),
+                    FieldTable::default(),
+                )
                 .await
                 .unwrap();
             let delivery = consumer.next().await.unwrap().unwrap();
             let job = model::proto::ExecutionJob::decode(delivery.data.as_slice()).unwrap();
             let reply_to = delivery.properties.reply_to().as_ref().unwrap().to_string();
-            let correlation_id = delivery.properties.correlation_id().as_ref().map(|c| c.to_string());
+            let correlation_id = delivery
+                .properties
+                .correlation_id()
+                .as_ref()
+                .map(|c| c.to_string());
             let result = model::proto::ExecutionResult {
                 project_id: job.project_id.clone(),
                 function_id: job.function_id.clone(),
@@ -283,8 +408,13 @@ impl TestApp {
                 execution_id: job.execution_id.clone(),
                 ..result
             };
-            let opts = queue::PublishOptions { correlation_id, ..Default::default() };
-            queue::publish_on(&channel, "", &reply_to, &result, &opts, false).await.unwrap();
+            let opts = queue::PublishOptions {
+                correlation_id,
+                ..Default::default()
+            };
+            queue::publish_on(&channel, "", &reply_to, &result, &opts, false)
+                .await
+                .unwrap();
             delivery.ack(BasicAckOptions::default()).await.unwrap();
             let _ = conn.close(200, "done").await;
             job
@@ -319,10 +449,26 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
 /// Asserts every field of the Function model is present with its type (spec 3.1).
 pub fn assert_function_shape(f: &Value) {
     for key in [
-        "$id", "$createdAt", "$updatedAt", "name", "runtime", "deploymentId", "deploymentCreatedAt",
-        "latestDeploymentId", "latestDeploymentCreatedAt", "latestDeploymentStatus", "schedule", "entrypoint",
-        "commands", "version", "installationId", "providerRepositoryId", "providerBranch",
-        "providerRootDirectory", "buildSpecification", "runtimeSpecification",
+        "$id",
+        "$createdAt",
+        "$updatedAt",
+        "name",
+        "runtime",
+        "deploymentId",
+        "deploymentCreatedAt",
+        "latestDeploymentId",
+        "latestDeploymentCreatedAt",
+        "latestDeploymentStatus",
+        "schedule",
+        "entrypoint",
+        "commands",
+        "version",
+        "installationId",
+        "providerRepositoryId",
+        "providerBranch",
+        "providerRootDirectory",
+        "buildSpecification",
+        "runtimeSpecification",
     ] {
         assert!(f[key].is_string(), "{key} should be a string in {f}");
     }
@@ -332,9 +478,19 @@ pub fn assert_function_shape(f: &Value) {
     for key in ["deploymentRetention", "timeout"] {
         assert!(f[key].is_i64(), "{key} should be an int in {f}");
     }
-    for key in ["execute", "scopes", "vars", "events", "providerBranches", "providerPaths"] {
+    for key in [
+        "execute",
+        "scopes",
+        "vars",
+        "events",
+        "providerBranches",
+        "providerPaths",
+    ] {
         assert!(f[key].is_array(), "{key} should be an array in {f}");
     }
     let created = f["$createdAt"].as_str().unwrap();
-    assert!(created.ends_with("+00:00") && created.len() == 29, "{created}");
+    assert!(
+        created.ends_with("+00:00") && created.len() == 29,
+        "{created}"
+    );
 }

@@ -35,9 +35,17 @@ async fn read_upload(mut payload: Multipart) -> Result<Upload, ApiError> {
     let mut upload = Upload::default();
     while let Some(mut field) = payload.try_next().await.map_err(multipart_error)? {
         let disposition = field.content_disposition().cloned();
-        let name = disposition.as_ref().and_then(|d| d.get_name()).unwrap_or_default().to_owned();
+        let name = disposition
+            .as_ref()
+            .and_then(|d| d.get_name())
+            .unwrap_or_default()
+            .to_owned();
         if name == "code" {
-            let filename = disposition.as_ref().and_then(|d| d.get_filename()).unwrap_or_default().to_owned();
+            let filename = disposition
+                .as_ref()
+                .and_then(|d| d.get_filename())
+                .unwrap_or_default()
+                .to_owned();
             let mut data = Vec::new();
             while let Some(chunk) = field.try_next().await.map_err(multipart_error)? {
                 if data.len() + chunk.len() > MAX_SOURCE_SIZE {
@@ -52,12 +60,15 @@ async fn read_upload(mut payload: Multipart) -> Result<Upload, ApiError> {
             let mut data = Vec::new();
             while let Some(chunk) = field.try_next().await.map_err(multipart_error)? {
                 if data.len() + chunk.len() > MAX_TEXT_FIELD {
-                    return Err(ApiError::ArgumentInvalid(format!("Invalid `{name}` param: value too long")));
+                    return Err(ApiError::ArgumentInvalid(format!(
+                        "Invalid `{name}` param: value too long"
+                    )));
                 }
                 data.extend_from_slice(&chunk);
             }
-            let text = String::from_utf8(data)
-                .map_err(|_| ApiError::ArgumentInvalid(format!("Invalid `{name}` param: not valid UTF-8")))?;
+            let text = String::from_utf8(data).map_err(|_| {
+                ApiError::ArgumentInvalid(format!("Invalid `{name}` param: not valid UTF-8"))
+            })?;
             match name.as_str() {
                 "activate" => upload.activate = Some(text),
                 "entrypoint" => upload.entrypoint = Some(text),
@@ -85,17 +96,27 @@ pub async fn handler(
         return Err(ApiError::StorageFileEmpty("No file sent".into()));
     };
     if !filename.to_ascii_lowercase().ends_with(".gz") {
-        return Err(ApiError::StorageFileTypeUnsupported("File extension not allowed: the code must be a .tar.gz archive".into()));
+        return Err(ApiError::StorageFileTypeUnsupported(
+            "File extension not allowed: the code must be a .tar.gz archive".into(),
+        ));
     }
     if !code.starts_with(&GZIP_MAGIC) {
-        return Err(ApiError::StorageFileTypeUnsupported("File type not allowed: the code is not a gzip archive".into()));
+        return Err(ApiError::StorageFileTypeUnsupported(
+            "File type not allowed: the code is not a gzip archive".into(),
+        ));
     }
     let activate = match upload.activate.as_deref() {
         None | Some("") => false,
-        Some(v) => parse_bool(v)
-            .ok_or_else(|| ApiError::ArgumentInvalid("Invalid `activate` param: Value must be a valid boolean".into()))?,
+        Some(v) => parse_bool(v).ok_or_else(|| {
+            ApiError::ArgumentInvalid(
+                "Invalid `activate` param: Value must be a valid boolean".into(),
+            )
+        })?,
     };
-    let entrypoint = upload.entrypoint.filter(|e| !e.is_empty()).unwrap_or_else(|| function.entrypoint.clone());
+    let entrypoint = upload
+        .entrypoint
+        .filter(|e| !e.is_empty())
+        .unwrap_or_else(|| function.entrypoint.clone());
     if entrypoint.chars().count() > 1028 {
         return Err(ApiError::ArgumentInvalid("Invalid `entrypoint` param: Value must be a valid string and at least 1 chars and no longer than 1028 chars".into()));
     }
@@ -104,9 +125,16 @@ pub async fn handler(
     }
     let commands = upload.commands.unwrap_or_else(|| function.commands.clone());
     if commands.chars().count() > 8192 {
-        return Err(ApiError::ArgumentInvalid("Invalid `commands` param: Value must be a valid string and no longer than 8192 chars".into()));
+        return Err(ApiError::ArgumentInvalid(
+            "Invalid `commands` param: Value must be a valid string and no longer than 8192 chars"
+                .into(),
+        ));
     }
-    let deployment_type = match req.headers().get("x-sdk-language").and_then(|v| v.to_str().ok()) {
+    let deployment_type = match req
+        .headers()
+        .get("x-sdk-language")
+        .and_then(|v| v.to_str().ok())
+    {
         Some("cli") => "cli",
         _ => "manual",
     };
@@ -143,7 +171,13 @@ pub async fn handler(
         .map_err(ApiError::internal)?;
     let committed = async {
         let mut conn = state.pool.get().await?;
-        crate::db::deployments::insert_with_job(&mut conn, &row, model::topology::BUILDS_QUEUE, job).await?;
+        crate::db::deployments::insert_with_job(
+            &mut conn,
+            &row,
+            model::topology::BUILDS_QUEUE,
+            job,
+        )
+        .await?;
         Ok::<_, ApiError>(())
     }
     .await;
@@ -155,5 +189,8 @@ pub async fn handler(
     }
     state.outbox_wake.notify_one();
     tracing::info!(function.id = %row.function_id, deployment.id = %row.id, size = row.source_size, "deployment created");
-    Ok(super::super::json(StatusCode::ACCEPTED, wire::Deployment::from(row)))
+    Ok(super::super::json(
+        StatusCode::ACCEPTED,
+        wire::Deployment::from(row),
+    ))
 }

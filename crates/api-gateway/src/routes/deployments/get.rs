@@ -15,8 +15,12 @@ pub async fn handler(
     let mut conn = state.pool.get().await?;
     let function = super::super::load_function(&mut conn, &auth.project_id, &function_id).await?;
     crate::domain::uid("deploymentId", &deployment_id)?;
-    let deployment = crate::db::deployments::find(&mut conn, &auth.project_id, &function.id, &deployment_id)
-        .await?
-        .ok_or_else(ApiError::deployment_not_found)?;
-    Ok(super::super::json(StatusCode::OK, wire::Deployment::from(deployment)))
+    let deployment =
+        crate::db::deployments::find(&mut conn, &auth.project_id, &function.id, &deployment_id)
+            .await?
+            .ok_or_else(ApiError::deployment_not_found)?;
+    Ok(super::super::json(
+        StatusCode::OK,
+        wire::Deployment::from(deployment),
+    ))
 }

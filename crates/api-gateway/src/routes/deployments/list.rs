@@ -14,10 +14,17 @@ pub async fn handler(
     path: web::Path<String>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let query = ListQuery::from_pairs(&query_pairs(&req)?, crate::db::deployments::QUERY_ATTRIBUTES)?;
+    let query = ListQuery::from_pairs(
+        &query_pairs(&req)?,
+        crate::db::deployments::QUERY_ATTRIBUTES,
+    )?;
     let mut conn = state.pool.get().await?;
     let function = super::super::load_function(&mut conn, &auth.project_id, &path).await?;
-    let (total, rows) = crate::db::deployments::list(&mut conn, &auth.project_id, &function.id, &query).await?;
+    let (total, rows) =
+        crate::db::deployments::list(&mut conn, &auth.project_id, &function.id, &query).await?;
     let items: Vec<wire::Deployment> = rows.into_iter().map(Into::into).collect();
-    Ok(super::super::json(StatusCode::OK, wire::list("deployments", total, items)))
+    Ok(super::super::json(
+        StatusCode::OK,
+        wire::list("deployments", total, items),
+    ))
 }

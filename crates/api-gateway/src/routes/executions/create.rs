@@ -29,18 +29,30 @@ pub async fn handler(
     if auth.caller != Caller::Key && !function.enabled {
         return Err(ApiError::FunctionNotFound);
     }
-    if model::catalogue::find_runtime(&function.runtime).is_none() || !state.settings.runtime_installed(&function.runtime) {
-        return Err(ApiError::FunctionRuntimeUnsupported(format!("Runtime \"{}\" is not supported", function.runtime)));
+    if model::catalogue::find_runtime(&function.runtime).is_none()
+        || !state.settings.runtime_installed(&function.runtime)
+    {
+        return Err(ApiError::FunctionRuntimeUnsupported(format!(
+            "Runtime \"{}\" is not supported",
+            function.runtime
+        )));
     }
     let no_deployment = || {
-        ApiError::DeploymentNotFound("Deployment not found. Create a deployment before trying to execute a function".into())
+        ApiError::DeploymentNotFound(
+            "Deployment not found. Create a deployment before trying to execute a function".into(),
+        )
     };
     if function.deployment_id.is_empty() {
         return Err(no_deployment());
     }
-    let deployment = crate::db::deployments::find(&mut conn, &auth.project_id, &function.id, &function.deployment_id)
-        .await?
-        .ok_or_else(no_deployment)?;
+    let deployment = crate::db::deployments::find(
+        &mut conn,
+        &auth.project_id,
+        &function.id,
+        &function.deployment_id,
+    )
+    .await?
+    .ok_or_else(no_deployment)?;
     if deployment.status != crate::db::deployments::READY {
         return Err(ApiError::BuildNotReady);
     }
@@ -49,7 +61,10 @@ pub async fn handler(
     }
 
     let execution_id = model::ids::unique_id();
-    let client_ip = req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
+    let client_ip = req
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default();
     let headers = jobs::function_headers(&request, &execution_id, &client_ip);
     let mut stored_headers: Vec<(String, String)> = request.headers.clone();
     stored_headers.push(("x-appwrite-client-ip".into(), client_ip.clone()));
@@ -74,7 +89,12 @@ pub async fn handler(
         created_at: now,
         updated_at: now,
         trigger: "http".into(),
-        status: if request.is_async { WAITING } else { PROCESSING }.into(),
+        status: if request.is_async {
+            WAITING
+        } else {
+            PROCESSING
+        }
+        .into(),
         request_method: request.method.clone(),
         request_path: request.path.clone(),
         request_headers: jobs::stored_request_headers(&stored_headers),
@@ -88,10 +108,19 @@ pub async fn handler(
     };
 
     if request.is_async {
-        executions::insert_with_job(&mut conn, &row, model::topology::EXECUTIONS_QUEUE, job.encode_to_vec()).await?;
+        executions::insert_with_job(
+            &mut conn,
+            &row,
+            model::topology::EXECUTIONS_QUEUE,
+            job.encode_to_vec(),
+        )
+        .await?;
         state.outbox_wake.notify_one();
         tracing::info!(function.id = %function.id, execution.id = %execution_id, "async execution queued");
-        return Ok(super::super::json(StatusCode::ACCEPTED, wire::Execution::from(row)));
+        return Ok(super::super::json(
+            StatusCode::ACCEPTED,
+            wire::Execution::from(row),
+        ));
     }
 
     executions::insert(&mut conn, &row).await?;
@@ -99,15 +128,25 @@ pub async fn handler(
     drop(conn);
     let settings = &state.settings.executions;
     let wait = Duration::from_secs(
-        u64::try_from(function.timeout).unwrap_or(15).min(settings.sync_timeout_seconds) + settings.cold_start_margin_seconds,
+        u64::try_from(function.timeout)
+            .unwrap_or(15)
+            .min(settings.sync_timeout_seconds)
+            + settings.cold_start_margin_seconds,
     );
-    let reply = state.rpc.call(model::topology::EXECUTIONS_QUEUE, &job, &execution_id, wait).await;
+    let reply = state
+        .rpc
+        .call(model::topology::EXECUTIONS_QUEUE, &job, &execution_id, wait)
+        .await;
     let result = match reply {
         Ok(bytes) => ExecutionResult::decode(bytes.as_slice()).map_err(|e| {
-            ApiError::internal(anyhow::anyhow!("undecodable execution reply for {execution_id}: {e}"))
+            ApiError::internal(anyhow::anyhow!(
+                "undecodable execution reply for {execution_id}: {e}"
+            ))
         }),
         Err(queue::QueueError::Timeout) => Err(ApiError::FunctionSynchronousTimeout),
-        Err(err) => Err(ApiError::ServiceUnavailable(format!("executor request failed: {err}"))),
+        Err(err) => Err(ApiError::ServiceUnavailable(format!(
+            "executor request failed: {err}"
+        ))),
     };
     let result = match result {
         Ok(result) => result,
@@ -122,9 +161,14 @@ pub async fn handler(
     };
 
     let mut conn = state.pool.get().await?;
-    let stored = executions::finish(&mut conn, &auth.project_id, &execution_id, &consumers::stored_outcome(&result, function.logging))
-        .await?
-        .ok_or(ApiError::ExecutionNotFound)?;
+    let stored = executions::finish(
+        &mut conn,
+        &auth.project_id,
+        &execution_id,
+        &consumers::stored_outcome(&result, function.logging),
+    )
+    .await?
+    .ok_or(ApiError::ExecutionNotFound)?;
     let mut execution = wire::Execution::from(stored);
     if auth.caller != Caller::Key {
         execution.logs.clear();
@@ -140,8 +184,14 @@ pub async fn handler(
         .headers
         .iter()
         .filter(|h| !h.name.to_ascii_lowercase().starts_with("x-open-runtimes-"))
-        .map(|h| wire::Header { name: h.name.to_ascii_lowercase(), value: h.value.clone() })
-        .chain(std::iter::once(wire::Header { name: "x-appwrite-execution-id".into(), value: execution_id.clone() }))
+        .map(|h| wire::Header {
+            name: h.name.to_ascii_lowercase(),
+            value: h.value.clone(),
+        })
+        .chain(std::iter::once(wire::Header {
+            name: "x-appwrite-execution-id".into(),
+            value: execution_id.clone(),
+        }))
         .collect();
     tracing::info!(function.id = %function.id, execution.id = %execution_id, status = %execution.status, "sync execution finished");
     Ok(HttpResponse::Created()
@@ -160,7 +210,10 @@ async fn fail(state: &AppState, project_id: &str, execution_id: &str, message: &
         duration: 0.0,
     };
     let stored = match state.pool.get().await {
-        Ok(mut conn) => executions::finish(&mut conn, project_id, execution_id, &outcome).await.map(|_| ()).map_err(|e| e.to_string()),
+        Ok(mut conn) => executions::finish(&mut conn, project_id, execution_id, &outcome)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     };
     if let Err(err) = stored {

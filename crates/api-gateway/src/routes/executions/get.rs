@@ -15,8 +15,12 @@ pub async fn handler(
     let mut conn = state.pool.get().await?;
     let function = super::super::load_function(&mut conn, &auth.project_id, &function_id).await?;
     crate::domain::uid("executionId", &execution_id)?;
-    let execution = crate::db::executions::find(&mut conn, &auth.project_id, &function.id, &execution_id)
-        .await?
-        .ok_or(ApiError::ExecutionNotFound)?;
-    Ok(super::super::json(StatusCode::OK, wire::Execution::from(execution)))
+    let execution =
+        crate::db::executions::find(&mut conn, &auth.project_id, &function.id, &execution_id)
+            .await?
+            .ok_or(ApiError::ExecutionNotFound)?;
+    Ok(super::super::json(
+        StatusCode::OK,
+        wire::Execution::from(execution),
+    ))
 }

@@ -14,12 +14,17 @@ pub async fn handler(
     path: web::Path<String>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let mut query = ListQuery::from_pairs(&query_pairs(&req)?, crate::db::executions::QUERY_ATTRIBUTES)?;
+    let mut query =
+        ListQuery::from_pairs(&query_pairs(&req)?, crate::db::executions::QUERY_ATTRIBUTES)?;
     // listExecutions has no `search` (removed in 1.7).
     query.search = None;
     let mut conn = state.pool.get().await?;
     let function = super::super::load_function(&mut conn, &auth.project_id, &path).await?;
-    let (total, rows) = crate::db::executions::list(&mut conn, &auth.project_id, &function.id, &query).await?;
+    let (total, rows) =
+        crate::db::executions::list(&mut conn, &auth.project_id, &function.id, &query).await?;
     let items: Vec<wire::Execution> = rows.into_iter().map(Into::into).collect();
-    Ok(super::super::json(StatusCode::OK, wire::list("executions", total, items)))
+    Ok(super::super::json(
+        StatusCode::OK,
+        wire::list("executions", total, items),
+    ))
 }

@@ -56,5 +56,8 @@ pub async fn handler(
         return Err(ApiError::FunctionAlreadyExists);
     }
     tracing::info!(function.id = %row.id, "function created");
-    Ok(super::super::json(StatusCode::CREATED, wire::Function::from(row)))
+    Ok(super::super::json(
+        StatusCode::CREATED,
+        wire::Function::from(row),
+    ))
 }

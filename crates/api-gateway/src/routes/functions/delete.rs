@@ -22,7 +22,9 @@ pub async fn handler(
             let location = object_store::path::Path::from(key.as_str());
             match store.delete(&location).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(err) => tracing::warn!(%key, error = %err, "could not delete file of deleted function"),
+                Err(err) => {
+                    tracing::warn!(%key, error = %err, "could not delete file of deleted function")
+                }
             }
         }
     });

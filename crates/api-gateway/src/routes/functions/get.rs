@@ -13,5 +13,8 @@ pub async fn handler(
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = state.pool.get().await?;
     let function = super::super::load_function(&mut conn, &auth.project_id, &path).await?;
-    Ok(super::super::json(StatusCode::OK, wire::Function::from(function)))
+    Ok(super::super::json(
+        StatusCode::OK,
+        wire::Function::from(function),
+    ))
 }

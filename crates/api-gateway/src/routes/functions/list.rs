@@ -17,5 +17,8 @@ pub async fn handler(
     let mut conn = state.pool.get().await?;
     let (total, rows) = crate::db::functions::list(&mut conn, &auth.project_id, &query).await?;
     let items: Vec<wire::Function> = rows.into_iter().map(Into::into).collect();
-    Ok(super::super::json(StatusCode::OK, wire::list("functions", total, items)))
+    Ok(super::super::json(
+        StatusCode::OK,
+        wire::list("functions", total, items),
+    ))
 }

@@ -8,8 +8,16 @@ use actix_web::HttpResponse;
 pub async fn handler(_auth: Authorized<FunctionsRead>) -> Result<HttpResponse, ApiError> {
     let specs: Vec<wire::Specification> = model::catalogue::SPECIFICATIONS
         .iter()
-        .map(|s| wire::Specification { memory: s.memory_mb, cpus: s.cpus, enabled: true, slug: s.slug.to_owned() })
+        .map(|s| wire::Specification {
+            memory: s.memory_mb,
+            cpus: s.cpus,
+            enabled: true,
+            slug: s.slug.to_owned(),
+        })
         .collect();
     let total = specs.len() as i64;
-    Ok(super::super::json(StatusCode::OK, wire::list("specifications", total, specs)))
+    Ok(super::super::json(
+        StatusCode::OK,
+        wire::list("specifications", total, specs),
+    ))
 }

@@ -21,5 +21,8 @@ pub async fn handler(
         .await?
         .ok_or(ApiError::FunctionNotFound)?;
     tracing::info!(function.id = %updated.id, "function updated");
-    Ok(super::super::json(StatusCode::OK, wire::Function::from(updated)))
+    Ok(super::super::json(
+        StatusCode::OK,
+        wire::Function::from(updated),
+    ))
 }

@@ -21,21 +21,33 @@ pub async fn handler(
     path: web::Path<String>,
     JsonBody(params): JsonBody<Params>,
 ) -> Result<HttpResponse, ApiError> {
-    let deployment_id = params
-        .deployment_id
-        .ok_or_else(|| ApiError::ArgumentInvalid("Invalid `deploymentId` param: Param \"deploymentId\" is not optional.".into()))?;
+    let deployment_id = params.deployment_id.ok_or_else(|| {
+        ApiError::ArgumentInvalid(
+            "Invalid `deploymentId` param: Param \"deploymentId\" is not optional.".into(),
+        )
+    })?;
     crate::domain::uid("deploymentId", &deployment_id)?;
     let mut conn = state.pool.get().await?;
     let function = super::super::load_function(&mut conn, &auth.project_id, &path).await?;
-    let deployment = crate::db::deployments::find(&mut conn, &auth.project_id, &function.id, &deployment_id)
-        .await?
-        .ok_or_else(ApiError::deployment_not_found)?;
+    let deployment =
+        crate::db::deployments::find(&mut conn, &auth.project_id, &function.id, &deployment_id)
+            .await?
+            .ok_or_else(ApiError::deployment_not_found)?;
     if deployment.status != READY {
         return Err(ApiError::BuildNotReady);
     }
-    let updated = crate::db::functions::activate(&mut conn, &auth.project_id, &function.id, &deployment.id, deployment.created_at)
-        .await?
-        .ok_or(ApiError::FunctionNotFound)?;
+    let updated = crate::db::functions::activate(
+        &mut conn,
+        &auth.project_id,
+        &function.id,
+        &deployment.id,
+        deployment.created_at,
+    )
+    .await?
+    .ok_or(ApiError::FunctionNotFound)?;
     tracing::info!(function.id = %function.id, deployment.id = %deployment.id, "deployment activated");
-    Ok(super::super::json(StatusCode::OK, wire::Function::from(updated)))
+    Ok(super::super::json(
+        StatusCode::OK,
+        wire::Function::from(updated),
+    ))
 }
