@@ -69,6 +69,25 @@ async fn upload_stores_source_and_publishes_build_job() {
     let function = app.get("/v1/functions/fn1").await.body;
     assert_eq!(function["latestDeploymentId"], id.as_str());
     assert_eq!(function["latestDeploymentStatus"], "waiting");
+    // the CLI's uploads are typed `cli`
+    let form = reqwest::multipart::Form::new()
+        .part(
+            "code",
+            reqwest::multipart::Part::bytes(gzip(b"cli")).file_name("code.tar.gz"),
+        )
+        .text("activate", "false");
+    let cli = app
+        .raw(
+            app.client
+                .post(app.url("/v1/functions/fn1/deployments"))
+                .header("X-Appwrite-Project", crate::helpers::PROJECT)
+                .header("X-Appwrite-Key", crate::helpers::API_KEY)
+                .header("x-sdk-language", "cli")
+                .multipart(form),
+        )
+        .await;
+    assert_eq!(cli.status, 202, "{}", cli.body);
+    assert_eq!(cli.body["type"], "cli");
     app.get("/v1/functions/fn1/deployments/nope")
         .await
         .assert_error(404, "deployment_not_found");

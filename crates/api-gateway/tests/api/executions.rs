@@ -28,6 +28,15 @@ async fn async_execution_is_queued_and_its_result_persisted() {
     let app = spawn_app().await;
     app.create_function("fn1").await;
     let (deployment_id, _) = app.deploy_ready("fn1").await;
+    // without the key the caller is a guest, and the function's execute roles are empty
+    app.raw(
+        app.client
+            .post(app.url("/v1/functions/fn1/executions"))
+            .header("X-Appwrite-Project", crate::helpers::PROJECT)
+            .json(&json!({"async": true})),
+    )
+    .await
+    .assert_error(401, "user_unauthorized");
 
     let reply = app
         .post(
