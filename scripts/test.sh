@@ -70,6 +70,7 @@ fi
 
 # --- 3. end-to-end ------------------------------------------------------------------------------
 run_e2e() {
+  "$STACK" stop e2e || return 1   # a stack left over by an interrupted run
   "$STACK" e2e-resources || return 1
   (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error) || return 1
   "$STACK" start e2e || return 1
