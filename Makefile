@@ -14,7 +14,7 @@ down: ## Stop the services started by `make up` (and a leftover e2e stack)
 	@scripts/stack.sh stop e2e
 
 status: ## Show the services of `make up` and whether they are ready
-	@scripts/stack.sh status up
+	@scripts/stack.sh status up || true
 
 logs: ## Tail the service logs of `make up`
 	@scripts/stack.sh logs up

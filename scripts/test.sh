@@ -40,8 +40,6 @@ record() { # name rc seconds
 # --- 1. Rust tests ------------------------------------------------------------------------------
 if has_suite unit; then
   log "cargo nextest run --workspace"
-  export FNPLAT_TEST_DATABASE_URL=${FNPLAT_TEST_DATABASE_URL:-postgres://fnplat:fnplat@127.0.0.1:$FNPLAT_PG_PORT/fnplat}
-  export FNPLAT_TEST_AMQP_URL=${FNPLAT_TEST_AMQP_URL:-amqp://fnplat:fnplat@127.0.0.1:5672/%2f}
   s=$SECONDS
   if command -v cargo-nextest >/dev/null 2>&1; then
     cargo nextest run --workspace --no-fail-fast --no-tests=warn; rc=$?
