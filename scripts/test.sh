@@ -83,13 +83,15 @@ run_e2e() {
 if has_suite e2e; then
   s=$SECONDS
   trap '"$STACK" stop e2e' EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM   # so the EXIT trap stops the stack on Ctrl-C or a CI kill too
   run_e2e; rc=$?
   if [ "$rc" -ne 0 ]; then
     log "e2e failed: service logs"
     "$STACK" logs e2e 80
   fi
   "$STACK" stop e2e
-  trap - EXIT
+  trap - EXIT INT TERM
   [ "${FNPLAT_E2E_KEEP:-0}" = 1 ] || "$STACK" e2e-cleanup
   record e2e "$rc" $((SECONDS - s))
 fi
