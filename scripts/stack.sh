@@ -121,6 +121,9 @@ service_env() {
       echo "EXECUTOR__ADMIN__HOST=127.0.0.1"
       echo "EXECUTOR__ADMIN__PORT=$(admin_port executor-worker)"
       echo "EXECUTOR__WORK_DIR=$WORK_DIR"
+      # The executor removes, at start, every runtime container labelled with its node name: one
+      # node name per profile keeps the e2e stack from removing the containers of `make up`.
+      echo "EXECUTOR__NODE=$(hostname)-fnplat-$PROFILE"
       echo "EXECUTOR__IDLE_TIMEOUT_SECONDS=${FNPLAT_IDLE_TIMEOUT_SECONDS:-600}"
       ;;
     scheduler)
