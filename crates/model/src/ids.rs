@@ -108,7 +108,9 @@ mod tests {
         let a = unique_id();
         let b = unique_id();
         assert_eq!(a.len(), 20, "{a}");
-        assert!(a.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert!(a
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
         assert_ne!(a, b);
     }
 

@@ -16,6 +16,9 @@ impl BuildStatus {
     }
 
     pub fn is_terminal(self) -> bool {
-        matches!(self, BuildStatus::Ready | BuildStatus::Failed | BuildStatus::Canceled)
+        matches!(
+            self,
+            BuildStatus::Ready | BuildStatus::Failed | BuildStatus::Canceled
+        )
     }
 }

@@ -47,7 +47,10 @@ pub struct AmqpSettings {
 
 impl Default for AmqpSettings {
     fn default() -> Self {
-        Self { url: default_amqp_url(), prefetch: default_prefetch() }
+        Self {
+            url: default_amqp_url(),
+            prefetch: default_prefetch(),
+        }
     }
 }
 
@@ -74,7 +77,9 @@ pub struct StorageSettings {
 
 impl Default for StorageSettings {
     fn default() -> Self {
-        Self { dir: default_storage_dir() }
+        Self {
+            dir: default_storage_dir(),
+        }
     }
 }
 
@@ -94,7 +99,10 @@ pub struct AdminSettings {
 
 impl Default for AdminSettings {
     fn default() -> Self {
-        Self { host: default_admin_host(), port: 0 }
+        Self {
+            host: default_admin_host(),
+            port: 0,
+        }
     }
 }
 

@@ -40,7 +40,10 @@ pub enum Source {
     /// A durable work queue of the topology.
     Queue(String),
     /// A private, exclusive, auto-deleted queue bound to an exchange (broadcasts).
-    Exchange { exchange: String, routing_key: String },
+    Exchange {
+        exchange: String,
+        routing_key: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -68,7 +71,10 @@ impl ConsumerConfig {
     pub fn broadcast(url: &str, exchange: &str, tag: &str) -> Self {
         Self {
             url: url.to_owned(),
-            source: Source::Exchange { exchange: exchange.to_owned(), routing_key: String::new() },
+            source: Source::Exchange {
+                exchange: exchange.to_owned(),
+                routing_key: String::new(),
+            },
             tag: tag.to_owned(),
             prefetch: 16,
             drain: Duration::from_secs(5),
@@ -118,7 +124,10 @@ where
         }
     }
     tracker.close();
-    if tokio::time::timeout(config.drain, tracker.wait()).await.is_err() {
+    if tokio::time::timeout(config.drain, tracker.wait())
+        .await
+        .is_err()
+    {
         tracing::warn!(tag = %config.tag, "drain deadline passed with handlers still running");
     }
     Ok(())
@@ -138,25 +147,45 @@ where
     let connection = connect(&config.url, shutdown).await?;
     let channel = connection.create_channel().await?;
     declare_topology(&channel).await?;
-    channel.basic_qos(config.prefetch, BasicQosOptions::default()).await?;
+    channel
+        .basic_qos(config.prefetch, BasicQosOptions::default())
+        .await?;
     let queue = match &config.source {
         Source::Queue(name) => name.clone(),
-        Source::Exchange { exchange, routing_key } => {
+        Source::Exchange {
+            exchange,
+            routing_key,
+        } => {
             let q = channel
                 .queue_declare(
                     "",
-                    QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() },
+                    QueueDeclareOptions {
+                        exclusive: true,
+                        auto_delete: true,
+                        ..Default::default()
+                    },
                     FieldTable::default(),
                 )
                 .await?;
             channel
-                .queue_bind(q.name().as_str(), exchange, routing_key, QueueBindOptions::default(), FieldTable::default())
+                .queue_bind(
+                    q.name().as_str(),
+                    exchange,
+                    routing_key,
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
                 .await?;
             q.name().to_string()
         }
     };
     let mut consumer = channel
-        .basic_consume(&queue, &config.tag, BasicConsumeOptions::default(), FieldTable::default())
+        .basic_consume(
+            &queue,
+            &config.tag,
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
         .await?;
     tracing::info!(queue = %queue, tag = %config.tag, "consuming");
     let result = loop {
@@ -167,15 +196,24 @@ where
         let delivery = match next {
             Some(Ok(delivery)) => delivery,
             Some(Err(err)) => break Err(QueueError::Broker(err)),
-            None => break Err(QueueError::Broker(lapin::Error::InvalidChannelState(channel.status().state()))),
+            None => {
+                break Err(QueueError::Broker(lapin::Error::InvalidChannelState(
+                    channel.status().state(),
+                )))
+            }
         };
         let handler = handler.clone();
         tracker.spawn(async move { handle_delivery::<M, H, Fut>(delivery, handler).await });
     };
     if result.is_ok() {
         // Stop new deliveries; unacked in-flight ones stay with this channel until they finish.
-        let _ = channel.basic_cancel(&config.tag, BasicCancelOptions::default()).await;
-        if tokio::time::timeout(config.drain, wait_idle(tracker)).await.is_err() {
+        let _ = channel
+            .basic_cancel(&config.tag, BasicCancelOptions::default())
+            .await;
+        if tokio::time::timeout(config.drain, wait_idle(tracker))
+            .await
+            .is_err()
+        {
             tracing::warn!(tag = %config.tag, "drain deadline passed; unfinished messages return to the queue");
         }
         let _ = channel.close(200, "shutdown").await;
@@ -200,14 +238,27 @@ where
         Ok(m) => m,
         Err(err) => {
             tracing::error!(error = %err, "undecodable message, dead-lettering");
-            let _ = delivery.nack(BasicNackOptions { requeue: false, ..Default::default() }).await;
+            let _ = delivery
+                .nack(BasicNackOptions {
+                    requeue: false,
+                    ..Default::default()
+                })
+                .await;
             return;
         }
     };
     let incoming = Incoming {
         message,
-        reply_to: delivery.properties.reply_to().as_ref().map(|s| s.to_string()),
-        correlation_id: delivery.properties.correlation_id().as_ref().map(|s| s.to_string()),
+        reply_to: delivery
+            .properties
+            .reply_to()
+            .as_ref()
+            .map(|s| s.to_string()),
+        correlation_id: delivery
+            .properties
+            .correlation_id()
+            .as_ref()
+            .map(|s| s.to_string()),
         redelivered: delivery.redelivered,
         traceparent: header_string(&delivery, topology::HEADER_TRACEPARENT),
     };
@@ -217,11 +268,21 @@ where
         Outcome::Retry(reason) => {
             tracing::warn!(%reason, "transient failure, requeueing");
             tokio::time::sleep(Duration::from_millis(500)).await;
-            delivery.nack(BasicNackOptions { requeue: true, ..Default::default() }).await
+            delivery
+                .nack(BasicNackOptions {
+                    requeue: true,
+                    ..Default::default()
+                })
+                .await
         }
         Outcome::Dead(reason) => {
             tracing::error!(%reason, "permanent failure, dead-lettering");
-            delivery.nack(BasicNackOptions { requeue: false, ..Default::default() }).await
+            delivery
+                .nack(BasicNackOptions {
+                    requeue: false,
+                    ..Default::default()
+                })
+                .await
         }
     };
     if let Err(err) = result {

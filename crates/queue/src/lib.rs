@@ -85,9 +85,17 @@ fn quorum_args() -> FieldTable {
 
 /// Declares every exchange and durable queue of the topology. Safe to call from every service.
 pub async fn declare_topology(channel: &Channel) -> Result<(), QueueError> {
-    let durable = ExchangeDeclareOptions { durable: true, ..Default::default() };
+    let durable = ExchangeDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
     channel
-        .exchange_declare(topology::DEAD_LETTER_EXCHANGE, ExchangeKind::Fanout, durable, FieldTable::default())
+        .exchange_declare(
+            topology::DEAD_LETTER_EXCHANGE,
+            ExchangeKind::Fanout,
+            durable,
+            FieldTable::default(),
+        )
         .await?;
     let mut dlq_args = FieldTable::default();
     dlq_args.insert(
@@ -97,7 +105,10 @@ pub async fn declare_topology(channel: &Channel) -> Result<(), QueueError> {
     channel
         .queue_declare(
             topology::DEAD_LETTER_QUEUE,
-            QueueDeclareOptions { durable: true, ..Default::default() },
+            QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
             dlq_args,
         )
         .await?;
@@ -112,11 +123,23 @@ pub async fn declare_topology(channel: &Channel) -> Result<(), QueueError> {
         .await?;
     for queue in topology::WORK_QUEUES {
         channel
-            .queue_declare(queue, QueueDeclareOptions { durable: true, ..Default::default() }, quorum_args())
+            .queue_declare(
+                queue,
+                QueueDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                quorum_args(),
+            )
             .await?;
     }
     channel
-        .exchange_declare(topology::BUILD_CANCEL_EXCHANGE, ExchangeKind::Fanout, durable, FieldTable::default())
+        .exchange_declare(
+            topology::BUILD_CANCEL_EXCHANGE,
+            ExchangeKind::Fanout,
+            durable,
+            FieldTable::default(),
+        )
         .await?;
     channel
         .exchange_declare(
@@ -127,7 +150,12 @@ pub async fn declare_topology(channel: &Channel) -> Result<(), QueueError> {
         )
         .await?;
     channel
-        .exchange_declare(topology::EVENTS_EXCHANGE, ExchangeKind::Topic, durable, FieldTable::default())
+        .exchange_declare(
+            topology::EVENTS_EXCHANGE,
+            ExchangeKind::Topic,
+            durable,
+            FieldTable::default(),
+        )
         .await?;
     Ok(())
 }

@@ -59,7 +59,10 @@ pub async fn publish_on<M: prost::Message>(
         .basic_publish(
             exchange,
             routing_key,
-            BasicPublishOptions { mandatory, ..Default::default() },
+            BasicPublishOptions {
+                mandatory,
+                ..Default::default()
+            },
             &payload,
             properties(opts),
         )
@@ -86,7 +89,10 @@ pub struct Publisher {
 
 impl Publisher {
     pub fn new(url: impl Into<String>) -> Self {
-        Self { url: url.into(), live: Mutex::new(None) }
+        Self {
+            url: url.into(),
+            live: Mutex::new(None),
+        }
     }
 
     async fn channel(&self) -> Result<Channel, QueueError> {
@@ -98,9 +104,14 @@ impl Publisher {
         }
         let connection = connect_once(&self.url).await?;
         let channel = connection.create_channel().await?;
-        channel.confirm_select(ConfirmSelectOptions::default()).await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
         declare_topology(&channel).await?;
-        *guard = Some(Live { _connection: connection, channel: channel.clone() });
+        *guard = Some(Live {
+            _connection: connection,
+            channel: channel.clone(),
+        });
         Ok(channel)
     }
 
@@ -121,6 +132,24 @@ impl Publisher {
         result
     }
 
+    /// Publishes without the mandatory flag, still waiting for the confirm: for destinations that
+    /// may legitimately be gone, such as a synchronous caller's direct reply-to queue (RabbitMQ
+    /// answers mandatory publishes there with a spurious basic.return).
+    pub async fn publish_optional<M: prost::Message>(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        message: &M,
+        opts: &PublishOptions,
+    ) -> Result<(), QueueError> {
+        let channel = self.channel().await?;
+        let result = publish_on(&channel, exchange, routing_key, message, opts, false).await;
+        if let Err(QueueError::Broker(_)) = &result {
+            self.live.lock().await.take();
+        }
+        result
+    }
+
     /// Publishes to a fanout/topic exchange where having no bound queue is fine (not mandatory).
     pub async fn broadcast<M: prost::Message>(
         &self,
@@ -129,8 +158,15 @@ impl Publisher {
         message: &M,
     ) -> Result<(), QueueError> {
         let channel = self.channel().await?;
-        let result =
-            publish_on(&channel, exchange, routing_key, message, &PublishOptions::default(), false).await;
+        let result = publish_on(
+            &channel,
+            exchange,
+            routing_key,
+            message,
+            &PublishOptions::default(),
+            false,
+        )
+        .await;
         if let Err(QueueError::Broker(_)) = &result {
             self.live.lock().await.take();
         }

@@ -51,15 +51,25 @@ impl RpcClient {
             .basic_consume(
                 REPLY_TO,
                 "rpc-replies",
-                BasicConsumeOptions { no_ack: true, ..Default::default() },
+                BasicConsumeOptions {
+                    no_ack: true,
+                    ..Default::default()
+                },
                 FieldTable::default(),
             )
             .await?;
-        channel.confirm_select(ConfirmSelectOptions::default()).await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
         let waiters = self.waiters.clone();
         tokio::spawn(async move {
             while let Some(Ok(delivery)) = replies.next().await {
-                let Some(id) = delivery.properties.correlation_id().as_ref().map(|s| s.to_string()) else {
+                let Some(id) = delivery
+                    .properties
+                    .correlation_id()
+                    .as_ref()
+                    .map(|s| s.to_string())
+                else {
                     continue;
                 };
                 let waiter = waiters.lock().ok().and_then(|mut w| w.remove(&id));
@@ -68,7 +78,10 @@ impl RpcClient {
                 }
             }
         });
-        *guard = Some(Live { _connection: connection, channel: channel.clone() });
+        *guard = Some(Live {
+            _connection: connection,
+            channel: channel.clone(),
+        });
         Ok(channel)
     }
 

@@ -82,7 +82,10 @@ impl Admin {
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), SchedulerError> {
     let health = Health::default();
     let admin = Admin::start(&settings.admin, health.clone())?;
-    tracing::info!(port = admin.port, "admin listener on /health/livez and /health/readyz");
+    tracing::info!(
+        port = admin.port,
+        "admin listener on /health/livez and /health/readyz"
+    );
     let handle = admin.server.handle();
     let server = tokio::spawn(admin.server);
 
@@ -92,7 +95,10 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
             Err(queue::QueueError::Shutdown) => break,
             Err(err) => return Err(err.into()),
         };
-        let channel = connection.create_channel().await.map_err(queue::QueueError::from)?;
+        let channel = connection
+            .create_channel()
+            .await
+            .map_err(queue::QueueError::from)?;
         queue::declare_topology(&channel).await?;
         health.set_broker(true);
         tracing::info!("connected to RabbitMQ");

@@ -17,7 +17,10 @@ async fn serves_health_and_stops_on_shutdown() {
     assert_ne!(port, 0);
     let settings = scheduler::Settings {
         amqp: AmqpSettings::default(),
-        admin: AdminSettings { host: "127.0.0.1".into(), port },
+        admin: AdminSettings {
+            host: "127.0.0.1".into(),
+            port,
+        },
     };
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(scheduler::run(settings, shutdown.clone()));
@@ -35,12 +38,21 @@ async fn serves_health_and_stops_on_shutdown() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(became_ready, "scheduler never became ready (is RabbitMQ running? run scripts/infra-up.sh)");
+    assert!(
+        became_ready,
+        "scheduler never became ready (is RabbitMQ running? run scripts/infra-up.sh)"
+    );
     let resp = client.get(&live).send().await.expect("livez answers");
     assert_eq!(resp.status(), 200);
 
     shutdown.cancel();
     let finished = tokio::time::timeout(Duration::from_secs(15), task).await;
-    assert!(matches!(finished, Ok(Ok(Ok(())))), "scheduler did not stop cleanly: {finished:?}");
-    assert!(client.get(&live).send().await.is_err(), "admin listener still up after shutdown");
+    assert!(
+        matches!(finished, Ok(Ok(Ok(())))),
+        "scheduler did not stop cleanly: {finished:?}"
+    );
+    assert!(
+        client.get(&live).send().await.is_err(),
+        "admin listener still up after shutdown"
+    );
 }
