@@ -108,6 +108,9 @@ service_env() {
       echo "GATEWAY__AUTH__PROJECT_ID=$PROJECT_ID"
       echo "GATEWAY__AUTH__API_KEY=$key"
       echo "GATEWAY__PUBLIC_ENDPOINT=$ENDPOINT"
+      # Installed runtime images, as written by scripts/build-images.sh (one id per line).
+      local rt_file=${FNPLAT_RUNTIMES_FILE:-/var/lib/fnplat/runtimes}
+      if [ -s "$rt_file" ]; then echo "GATEWAY__RUNTIMES=$(grep -v '^$' "$rt_file" | paste -sd, -)"; fi
       ;;
     builder-worker)
       echo "BUILDER__AMQP__URL=$AMQP_URL"
