@@ -1,0 +1,171 @@
+// Shared helpers of the docker-level runtime tests (not a test file itself): build and start runtime
+// containers the way builder-worker / executor-worker do (docker create + cp + start), publish port
+// 3000 on 127.0.0.1 only, and remove every container created (call cleanup() in after()).
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const FIXTURES = join(ROOT, 'tests/fixtures');
+const CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
+const PREFIX = `fnplat-rtest-${process.pid}-${Date.now().toString(36)}`;
+export const SECRET = 'test-secret-0123456789abcdef';
+
+const WORK = mkdtempSync(join(tmpdir(), 'fnplat-rtest-'));
+const containers = new Set();
+let seq = 0;
+
+export function run(cmd, args, { input, timeoutMs = 300_000 } = {}) {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(cmd, args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolvePromise({ code: code ?? 128, signal, stdout, stderr });
+    });
+    if (input !== undefined) {
+      // A process may exit before reading its input; that is its answer, not a test error.
+      child.stdin.on('error', () => {});
+      child.stdin.end(input);
+    }
+  });
+}
+
+export async function docker(...args) {
+  const r = await run('docker', args);
+  if (r.code !== 0) {
+    throw new Error(`docker ${args.join(' ')} exited ${r.code}: ${r.stderr}${r.stdout}`);
+  }
+  return r.stdout.trim();
+}
+
+async function packFixture(name) {
+  const tarball = join(WORK, `${name}-${++seq}-source.tar.gz`);
+  const r = await run('tar', ['--exclude=node_modules', '-C', join(FIXTURES, name), '-czf', tarball, '.']);
+  assert.equal(r.code, 0, r.stderr);
+  return tarball;
+}
+
+// Builds like builder-worker: source uploaded at /tmp/code.tar.gz, output copied from /mnt/code.
+export async function buildFixture(image, name, commands, { entrypoint, env = {} } = {}) {
+  const source = await packFixture(name);
+  const container = `${PREFIX}-build-${name}-${++seq}`;
+  const envArgs = Object.entries({
+    OPEN_RUNTIMES_ENTRYPOINT: entrypoint,
+    NODE_EXTRA_CA_CERTS: CA_BUNDLE,
+    npm_config_cafile: CA_BUNDLE,
+    PIP_CERT: CA_BUNDLE,
+    CI: 'true',
+    ...env,
+  }).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
+  const cmd = `mkdir -p /mnt/code && tar -zxf /tmp/code.tar.gz -C /mnt/code && bash /usr/local/server/helpers/build.sh ${shellQuote(commands)}`;
+  containers.add(container);
+  await docker('create', '--name', container, '-v', `${CA_BUNDLE}:${CA_BUNDLE}:ro`, ...envArgs, image, 'bash', '-c', cmd);
+  await docker('cp', source, `${container}:/tmp/code.tar.gz`);
+  const started = await run('docker', ['start', '-a', container]);
+  let archive = null;
+  if (started.code === 0) {
+    archive = join(WORK, `${name}-${seq}-build.tar.gz`);
+    await docker('cp', `${container}:/mnt/code/code.tar.gz`, archive);
+  }
+  await run('docker', ['rm', '-f', container]);
+  containers.delete(container);
+  return { ...started, archive };
+}
+
+// fetch with a timeout that keeps the event loop alive (AbortSignal.timeout() is unref'd, and a
+// connection accepted by docker-proxy before the server listens can otherwise hang unreferenced).
+export async function fetchWithTimeout(url, init = {}, ms = 30_000) {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new Error(`fetch ${url} timed out after ${ms} ms`)), ms);
+  try {
+    const res = await fetch(url, { ...init, signal: controller.signal });
+    const body = Buffer.from(await res.arrayBuffer());
+    return {
+      status: res.status,
+      headers: res.headers,
+      body,
+      text: async () => body.toString('utf8'),
+      json: async () => JSON.parse(body.toString('utf8')),
+      arrayBuffer: async () => body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength),
+    };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function shellQuote(s) {
+  return `'${String(s).replace(/'/g, `'\\''`)}'`;
+}
+
+// Starts like executor-worker: built archive uploaded as /mnt/code/code.tar.gz, logs dir bind-mounted.
+export async function startRuntime(image, archive, { entrypoint, env = {} } = {}) {
+  const container = `${PREFIX}-run-${++seq}`;
+  const logsDir = join(WORK, `logs-${seq}`);
+  mkdirSync(logsDir, { recursive: true });
+  const envArgs = Object.entries({
+    OPEN_RUNTIMES_SECRET: SECRET,
+    OPEN_RUNTIMES_ENTRYPOINT: entrypoint,
+    ...env,
+  }).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
+  containers.add(container);
+  await docker('create', '--name', container, '-p', '127.0.0.1::3000', '-v', `${logsDir}:/mnt/logs`, ...envArgs,
+    image, 'bash', '/usr/local/server/helpers/start.sh', 'bash /usr/local/server/helpers/server.sh');
+  await docker('cp', archive, `${container}:/mnt/code/code.tar.gz`);
+  await docker('start', container);
+  const mapping = (await docker('port', container, '3000/tcp')).split('\n').find((l) => l.startsWith('127.0.0.1:'));
+  assert.ok(mapping, 'port 3000 published on 127.0.0.1');
+  const base = `http://${mapping.trim()}`;
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    try {
+      const res = await fetchWithTimeout(`${base}/__opr/health`, {}, 2000);
+      if (res.status === 200) break;
+    } catch (_) {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      const logs = await run('docker', ['logs', container]);
+      throw new Error(`runtime ${container} not healthy after 20 s:\n${logs.stdout}${logs.stderr}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const call = (path, { headers = {}, secret = SECRET, ...init } = {}) =>
+    fetchWithTimeout(`${base}${path}`, {
+      redirect: 'manual',
+      ...init,
+      headers: { ...(secret === null ? {} : { 'x-open-runtimes-secret': secret }), ...headers },
+    });
+  const readLog = (id, kind) => {
+    const file = join(logsDir, `${id}_${kind}.log`);
+    return existsSync(file) ? readFileSync(file, 'utf8') : null;
+  };
+  return { container, base, call, logsDir, readLog };
+}
+
+
+/** Builds the images (no-op when up to date) or, with FNPLAT_SKIP_IMAGE_BUILD=1, requires them. */
+export async function ensureImages(ids) {
+  if (process.env.FNPLAT_SKIP_IMAGE_BUILD === '1') {
+    for (const id of ids) {
+      const r = await run('docker', ['image', 'inspect', `fnplat/runtime-${id}:latest`]);
+      assert.equal(r.code, 0, `image of ${id} missing: run scripts/build-images.sh`);
+    }
+    return;
+  }
+  const r = await run('bash', [join(ROOT, 'scripts/build-images.sh'), ...ids], { timeoutMs: 900_000 });
+  assert.equal(r.code, 0, `scripts/build-images.sh failed:\n${r.stderr}\n${r.stdout}`);
+}
+
+export async function cleanup() {
+  if (containers.size > 0) await run('docker', ['rm', '-f', ...containers]);
+  rmSync(WORK, { recursive: true, force: true });
+}

@@ -1,0 +1,215 @@
+// Runtime image test: fnplat/runtime-python-3.11 and -3.13 against the open-runtimes v5 contract
+// (spec 7.4-7.8, 9.1, 9.4), with tests/fixtures/python-context and python-deps.
+//
+//   node --test tests/runtime/        (FNPLAT_SKIP_IMAGE_BUILD=1: only require the images)
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { buildFixture, cleanup, ensureImages, startRuntime } from './harness.mjs';
+
+const IDS = (process.env.FNPLAT_PYTHON_RUNTIMES || 'python-3.11,python-3.13').split(',');
+const UNAUTHORIZED = 'Unauthorized. Provide correct "x-open-runtimes-secret" header.';
+const BAD_TIMEOUT = 'Header "x-open-runtimes-timeout" must be an integer greater than 0.';
+const NATIVE_LOGS = 'Native logs detected. Use context.log() or context.error() for better experience.';
+const NO_RETURN = 'Return statement missing. return context.res.empty() if no response is expected.';
+const SIGNATURE = "Function signature invalid. Did you forget to export a 'main' function?";
+
+before(() => ensureImages(IDS));
+after(cleanup);
+
+for (const id of IDS) {
+  const image = `fnplat/runtime-${id}:latest`;
+
+  describe(`${id}: python-context`, () => {
+    let rt;
+    before(async () => {
+      const b = await buildFixture(image, 'python-context', '', { entrypoint: 'main.py' });
+      assert.equal(b.code, 0, b.stdout + b.stderr);
+      rt = await startRuntime(image, b.archive, {
+        entrypoint: 'main.py',
+        env: { FNPLAT_TEST_VAR: 'from-env', OPEN_RUNTIMES_HEADERS: JSON.stringify({ 'X-Enforced': 'enforced-value' }) },
+      });
+    });
+
+    test('health, secret and timeout header checks', async () => {
+      const health = await rt.call('/__opr/health', { secret: null });
+      assert.equal(health.status, 200);
+      assert.equal(await health.text(), 'OK');
+      for (const secret of [null, 'wrong']) {
+        const res = await rt.call('/', { secret });
+        assert.equal(res.status, 500);
+        assert.equal(await res.text(), UNAUTHORIZED);
+      }
+      for (const value of ['0', '-1', 'abc', '1.5']) {
+        const res = await rt.call('/', { headers: { 'x-open-runtimes-timeout': value } });
+        assert.equal(res.status, 500, `timeout ${value}`);
+        assert.equal(await res.text(), BAD_TIMEOUT);
+      }
+      const timings = await rt.call('/__opr/timings', { secret: null });
+      assert.match(await timings.text(), /^startup=\d/);
+    });
+
+    test('echo: every request member, header hygiene, enforced headers, log files', async () => {
+      const logId = `echo-${Date.now()}`;
+      const res = await rt.call('/hello/world?x=1&y=abc&x=2&raw=a%20b', {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'x-custom-header': 'custom-value',
+          'x-enforced': 'overridden-by-env',
+          'x-forwarded-proto': 'https',
+          'x-open-runtimes-log-id': logId,
+          'x-open-runtimes-timeout': '10',
+          'x-open-runtimes-something': 'hidden',
+        },
+        body: JSON.stringify({ hello: 'world' }),
+      });
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get('content-type'), 'application/json; charset=utf-8');
+      assert.equal(res.headers.get('x-python-context'), 'yes');
+      assert.equal(res.headers.get('x-open-runtimes-log-id'), logId);
+      const echo = await res.json();
+      assert.equal(echo.method, 'POST');
+      assert.equal(echo.path, '/hello/world');
+      assert.equal(echo.queryString, 'x=1&y=abc&x=2&raw=a%20b');
+      assert.deepEqual(echo.query, { x: '1', y: 'abc', raw: 'a%20b' });
+      assert.equal(echo.bodyText, '{"hello":"world"}');
+      assert.equal(echo.bodyRaw, '{"hello":"world"}');
+      assert.equal(echo.bodyBinaryLength, 17);
+      assert.deepEqual(echo.body, { hello: 'world' });
+      assert.equal(echo.headers['x-custom-header'], 'custom-value');
+      assert.equal(echo.headers['x-enforced'], 'enforced-value');
+      for (const key of Object.keys(echo.headers)) assert.ok(!key.startsWith('x-open-runtimes-'), key);
+      const { port } = new URL(rt.base);
+      assert.equal(echo.scheme, 'https');
+      assert.equal(echo.host, '127.0.0.1');
+      assert.equal(echo.port, Number(port));
+      assert.equal(echo.url, `https://127.0.0.1:${port}/hello/world?x=1&y=abc&x=2&raw=a%20b`);
+      assert.deepEqual(echo.env, { entrypoint: 'main.py', custom: 'from-env' });
+      assert.equal(rt.readLog(logId, 'logs'),
+        'python-context called: POST /hello/world\n{"query":{"x":"1","y":"abc","raw":"a%20b"}}\n');
+      assert.equal(rt.readLog(logId, 'errors'), 'python-context error channel check\n');
+    });
+
+    test('generated log ids are unique; logging disabled writes nothing', async () => {
+      const a = (await rt.call('/gen')).headers.get('x-open-runtimes-log-id');
+      const b = (await rt.call('/gen')).headers.get('x-open-runtimes-log-id');
+      assert.ok(a && a.length >= 8 && a !== b, `${a} ${b}`);
+      assert.match(rt.readLog(a, 'logs'), /python-context called: GET \/gen/);
+      const logId = `quiet-${Date.now()}`;
+      const res = await rt.call('/quiet', { headers: { 'x-open-runtimes-logging': 'disabled', 'x-open-runtimes-log-id': logId } });
+      assert.equal(res.status, 200);
+      assert.equal(rt.readLog(logId, 'logs'), null);
+      assert.equal(rt.readLog(logId, 'errors'), null);
+    });
+
+    test('response kinds: text, binary, json, redirect, empty, send, body_json, binary echo', async () => {
+      const text = await rt.call('/text');
+      assert.equal(text.status, 201);
+      assert.equal(await text.text(), 'plain text');
+      assert.equal(text.headers.get('x-custom'), 'custom-value');
+      assert.equal(text.headers.get('x-open-runtimes-leak'), null);
+      assert.equal(text.headers.get('content-type'), 'text/plain; charset=utf-8');
+      const bin = await rt.call('/binary');
+      assert.deepEqual([...new Uint8Array(await bin.arrayBuffer())], [0, 1, 2, 255]);
+      assert.equal(bin.headers.get('content-type'), 'application/octet-stream; charset=utf-8');
+      const json = await rt.call('/json');
+      assert.deepEqual(await json.json(), { kind: 'json', list: [1, 2], nested: { ok: true } });
+      assert.equal(json.headers.get('x-json'), 'yes');
+      const redirect = await rt.call('/redirect');
+      assert.equal(redirect.status, 302);
+      assert.equal(redirect.headers.get('location'), 'https://example.com/target');
+      const redirectDefault = await rt.call('/redirect-default');
+      assert.equal(redirectDefault.status, 301);
+      const empty = await rt.call('/empty');
+      assert.equal(empty.status, 204);
+      assert.equal(await empty.text(), '');
+      const sent = await rt.call('/send');
+      assert.equal(sent.status, 202);
+      assert.equal(await sent.text(), 'sent body');
+      const bj = await rt.call('/bodyjson', { method: 'POST', headers: { 'content-type': 'application/json; charset=utf-8' }, body: '{"a":[1,2]}' });
+      assert.deepEqual(await bj.json(), { bodyJson: { a: [1, 2] }, body: { a: [1, 2] } });
+      const bytes = Uint8Array.from([0, 159, 146, 150, 255, 10]);
+      const echo = await rt.call('/binary-echo', { method: 'POST', body: bytes });
+      assert.deepEqual([...new Uint8Array(await echo.arrayBuffer())], [...bytes]);
+      const head = await rt.call('/text', { method: 'HEAD' });
+      assert.equal(head.status, 201);
+    });
+
+    test('native print output is captured after the notice line', async () => {
+      const logId = `native-${Date.now()}`;
+      const res = await rt.call('/native', { headers: { 'x-open-runtimes-log-id': logId } });
+      assert.equal(res.status, 200);
+      assert.equal(rt.readLog(logId, 'logs'),
+        `${NATIVE_LOGS}\npython-context called: GET /native\n{"query":{}}\nnative echo output\nnative print continued\nafter native\n`);
+    });
+
+    test('exception => 500 with the traceback in errors', async () => {
+      const res = await rt.call('/throw', { headers: { 'x-open-runtimes-log-id': 'throw-1' } });
+      assert.equal(res.status, 500);
+      assert.equal(res.headers.get('content-type'), 'text/plain; charset=utf-8');
+      assert.match(rt.readLog('throw-1', 'errors'), /Traceback \(most recent call last\):\n[\s\S]*RuntimeError: python-context was asked to throw\n$/);
+    });
+
+    test('no return value => 500 with the spec message', async () => {
+      const res = await rt.call('/none', { headers: { 'x-open-runtimes-log-id': 'none-1' } });
+      assert.equal(res.status, 500);
+      assert.equal(rt.readLog('none-1', 'errors'), `python-context error channel check\n${NO_RETURN}\n`);
+    });
+
+    test('timeout => 500 "Execution timed out." and the server keeps serving', async () => {
+      const res = await rt.call('/slow', { headers: { 'x-open-runtimes-timeout': '1', 'x-open-runtimes-log-id': 'slow-1' } });
+      assert.equal(res.status, 500);
+      assert.equal(rt.readLog('slow-1', 'errors'), 'python-context error channel check\nExecution timed out.\n');
+      const ok = await rt.call('/slow?ms=10', { headers: { 'x-open-runtimes-timeout': '5' } });
+      assert.equal(ok.status, 200);
+      assert.equal(await ok.text(), 'slept 10 ms');
+    });
+
+    test('concurrent executions keep their logs apart', async () => {
+      const ids = Array.from({ length: 20 }, (_, i) => `conc-${Date.now()}-${i}`);
+      const results = await Promise.all(ids.map((lid) => rt.call(`/native?id=${lid}`, { headers: { 'x-open-runtimes-log-id': lid } })));
+      for (const [i, lid] of ids.entries()) {
+        assert.equal(results[i].status, 200);
+        assert.equal(rt.readLog(lid, 'logs'),
+          `${NATIVE_LOGS}\npython-context called: GET /native\n{"query":{"id":"${lid}"}}\nnative echo output\nnative print continued\nafter native\n`);
+      }
+    });
+
+    test('a 8000+ char log line is truncated with the marker', async () => {
+      const res = await rt.call('/big-log', { headers: { 'x-open-runtimes-log-id': 'big-1' } });
+      assert.equal(res.status, 200);
+      const lines = rt.readLog('big-1', 'logs').split('\n');
+      assert.equal(lines.length, 2 + 2600 + 1);
+      assert.equal(lines[2], `00000 ${'x'.repeat(7994)}... Log truncated due to size limit (8000 characters)`);
+    });
+  });
+
+  describe(`${id}: python-deps (pip install -r requirements.txt)`, () => {
+    test('the dependency is installed into the function and importable', { timeout: 300_000 }, async () => {
+      const b = await buildFixture(image, 'python-deps', 'pip install -r requirements.txt', { entrypoint: 'src/main.py' });
+      assert.equal(b.code, 0, b.stdout + b.stderr);
+      assert.match(b.stdout, /Successfully installed humanize/);
+      const rt = await startRuntime(image, b.archive, { entrypoint: 'src/main.py' });
+      const res = await rt.call('/?n=1234567', { headers: { 'x-open-runtimes-log-id': 'deps-1' } });
+      assert.equal(res.status, 200);
+      assert.deepEqual(await res.json(), { intcomma: '1,234,567', naturalsize: '1.2 MB', module: 'runtime-env' });
+      assert.equal(rt.readLog('deps-1', 'logs'), 'python-deps formatting 1234567\n');
+    });
+
+    test('missing entrypoint => 503; missing main => 503 with the signature message', { timeout: 120_000 }, async () => {
+      const b = await buildFixture(image, 'python-deps', '', { entrypoint: 'missing.py' });
+      assert.equal(b.code, 0, b.stdout + b.stderr);
+      const rt = await startRuntime(image, b.archive, { entrypoint: 'missing.py' });
+      const res = await rt.call('/', { headers: { 'x-open-runtimes-log-id': 'missing-1' } });
+      assert.equal(res.status, 503);
+      assert.equal(rt.readLog('missing-1', 'errors'), 'Failed to load entrypoint, file missing.py does not exist.\n');
+      // .open-runtimes in the archive carries the build's entrypoint: build again for this one
+      const b2 = await buildFixture(image, 'python-deps', '', { entrypoint: 'src/helper.py' });
+      assert.equal(b2.code, 0, b2.stdout + b2.stderr);
+      const sig = await startRuntime(image, b2.archive, { entrypoint: 'src/helper.py' });
+      const res2 = await sig.call('/', { headers: { 'x-open-runtimes-log-id': 'sig-1' } });
+      assert.equal(res2.status, 503);
+      assert.equal(sig.readLog('sig-1', 'errors'), `${SIGNATURE}\n`);
+    });
+  });
+}
