@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# helpers/build.sh "<commands>": builds the source extracted in /mnt/code into /mnt/code/code.tar.gz.
+# Env: OPEN_RUNTIMES_ENTRYPOINT (recorded in .open-runtimes), OPEN_RUNTIMES_OUTPUT_DIRECTORY (optional
+# sub-directory of the build dir to pack).
+set -euo pipefail
+
+SRC=/mnt/code
+BUILD=/usr/local/build
+OUT="$SRC/code.tar.gz"
+COMMANDS=${1:-}
+
+if [ ! -d "$SRC" ] || [ -z "$(ls -A "$SRC" 2>/dev/null)" ]; then
+  echo "Code directory $SRC is empty. Upload the function source before building." >&2
+  exit 1
+fi
+
+rm -rf "$BUILD"
+mkdir -p "$BUILD"
+cp -a "$SRC/." "$BUILD/"
+rm -f "$BUILD/code.tar.gz"
+cd "$BUILD"
+
+export HOME=${HOME:-/root}
+# Gems go into the function (packed with it): `bundle install` => vendor/bundle, found again at run time.
+export BUNDLE_PATH=${BUNDLE_PATH:-vendor/bundle} BUNDLE_SILENCE_ROOT_WARNING=1 BUNDLE_JOBS=${BUNDLE_JOBS:-4}
+# The builder mounts the host CA bundle here: rubygems/bundler (openssl) must trust it.
+CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
+if [ -f "$CA_BUNDLE" ]; then
+  export SSL_CERT_FILE=${SSL_CERT_FILE:-$CA_BUNDLE}
+fi
+
+if [ -n "$COMMANDS" ]; then
+  echo "Running build commands: $COMMANDS"
+  set +e
+  bash -c "$COMMANDS"
+  rc=$?
+  set -e
+  if [ "$rc" -ne 0 ]; then
+    echo "Build command exited with code $rc." >&2
+    exit "$rc"
+  fi
+fi
+
+PACK_DIR="$BUILD"
+if [ -n "${OPEN_RUNTIMES_OUTPUT_DIRECTORY:-}" ]; then
+  PACK_DIR="$BUILD/${OPEN_RUNTIMES_OUTPUT_DIRECTORY#/}"
+  [ -d "$PACK_DIR" ] || { echo "Output directory $OPEN_RUNTIMES_OUTPUT_DIRECTORY does not exist." >&2; exit 1; }
+fi
+
+printf 'OPEN_RUNTIMES_ENTRYPOINT=%q\n' "${OPEN_RUNTIMES_ENTRYPOINT:-}" >"$PACK_DIR/.open-runtimes"
+
+if [ -z "$(ls -A "$PACK_DIR" | grep -vx '.open-runtimes' || true)" ]; then
+  echo "Build output is empty." >&2
+  exit 1
+fi
+
+tar -C "$PACK_DIR" -czf /tmp/code.tar.gz.partial .
+mv -f /tmp/code.tar.gz.partial "$OUT"
+echo "Build packed: $OUT ($(stat -c %s "$OUT") bytes)"

@@ -1,0 +1,546 @@
+// Runtime image tests: fnplat/runtime-{php-8.2,php-8.4,ruby-3.1,ruby-3.3} against the open-runtimes v5
+// contract (spec §7.4-7.8, §9), the same way tests/runtime/node-runtime.test.mjs checks node-18.0.
+//
+//   node --test tests/runtime/php-ruby.test.mjs
+//
+// Needs the docker CLI and a running engine; runs scripts/build-images.sh for the four ids first (a
+// no-op when the images are up to date; FNPLAT_SKIP_IMAGE_BUILD=1 only requires that they exist).
+// Builds and starts containers the way builder-worker / executor-worker do (docker create + cp +
+// start, CA bundle mounted for builds), publishes port 3000 on 127.0.0.1 only, and removes every
+// container it created. FNPLAT_PHP_RUBY_RUNTIMES=php-8.4,ruby-3.3 narrows the runtimes under test.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import http from 'node:http';
+import { existsSync, mkdtempSync, readFileSync, rmSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const FIXTURES = join(ROOT, 'tests/fixtures');
+const CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
+const PREFIX = `fnplat-rtest-${process.pid}-${Date.now().toString(36)}`;
+const SECRET = 'test-secret-0123456789abcdef';
+const UNAUTHORIZED = 'Unauthorized. Provide correct "x-open-runtimes-secret" header.';
+const BAD_TIMEOUT = 'Header "x-open-runtimes-timeout" must be an integer greater than 0.';
+const NATIVE_LOGS = 'Native logs detected. Use context.log() or context.error() for better experience.';
+const NO_RETURN = 'Return statement missing. return context.res.empty() if no response is expected.';
+
+const WORK = mkdtempSync(join(tmpdir(), 'fnplat-rtest-'));
+const containers = new Set();
+let seq = 0;
+
+function run(cmd, args, { input, timeoutMs = 300_000 } = {}) {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(cmd, args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolvePromise({ code: code ?? 128, signal, stdout, stderr });
+    });
+    if (input !== undefined) {
+      // A process may exit before reading its input; that is its answer, not a test error.
+      child.stdin.on('error', () => {});
+      child.stdin.end(input);
+    }
+  });
+}
+
+async function docker(...args) {
+  const r = await run('docker', args);
+  if (r.code !== 0) {
+    throw new Error(`docker ${args.join(' ')} exited ${r.code}: ${r.stderr}${r.stdout}`);
+  }
+  return r.stdout.trim();
+}
+
+async function packFixture(name) {
+  const tarball = join(WORK, `${name}-${++seq}-source.tar.gz`);
+  const r = await run('tar', ['--exclude=./vendor/bundle', '--exclude=./vendor/autoload.php', '--exclude=./vendor/composer', '--exclude=./.bundle', '--exclude=Gemfile.lock', '--exclude=composer.lock', '-C', join(FIXTURES, name), '-czf', tarball, '.']);
+  assert.equal(r.code, 0, r.stderr);
+  return tarball;
+}
+
+// Builds like builder-worker: source uploaded at /tmp/code.tar.gz, output copied from /mnt/code.
+async function buildFixture(IMAGE, name, commands, { entrypoint, env = {} } = {}) {
+  const source = await packFixture(name);
+  const container = `${PREFIX}-build-${name}-${++seq}`;
+  const envArgs = Object.entries({
+    OPEN_RUNTIMES_ENTRYPOINT: entrypoint,
+    CI: 'true',
+    ...env,
+  }).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
+  const cmd = `mkdir -p /mnt/code && tar -zxf /tmp/code.tar.gz -C /mnt/code && bash /usr/local/server/helpers/build.sh ${shellQuote(commands)}`;
+  containers.add(container);
+  await docker('create', '--name', container, '-v', `${CA_BUNDLE}:${CA_BUNDLE}:ro`, ...envArgs, IMAGE, 'bash', '-c', cmd);
+  await docker('cp', source, `${container}:/tmp/code.tar.gz`);
+  const started = await run('docker', ['start', '-a', container]);
+  let archive = null;
+  if (started.code === 0) {
+    archive = join(WORK, `${name}-${seq}-build.tar.gz`);
+    await docker('cp', `${container}:/mnt/code/code.tar.gz`, archive);
+  }
+  await run('docker', ['rm', '-f', container]);
+  containers.delete(container);
+  return { ...started, archive };
+}
+
+// fetch with a timeout that keeps the event loop alive (AbortSignal.timeout() is unref'd, and a
+// connection accepted by docker-proxy before the server listens can otherwise hang unreferenced).
+async function fetchWithTimeout(url, init = {}, ms = 30_000) {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new Error(`fetch ${url} timed out after ${ms} ms`)), ms);
+  try {
+    const res = await fetch(url, { ...init, signal: controller.signal });
+    const body = Buffer.from(await res.arrayBuffer());
+    return {
+      status: res.status,
+      headers: res.headers,
+      body,
+      text: async () => body.toString('utf8'),
+      json: async () => JSON.parse(body.toString('utf8')),
+      arrayBuffer: async () => body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength),
+    };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function shellQuote(s) {
+  return `'${String(s).replace(/'/g, `'\\''`)}'`;
+}
+
+// Starts like executor-worker: built archive uploaded as /mnt/code/code.tar.gz, logs dir bind-mounted.
+async function startRuntime(IMAGE, archive, { entrypoint, env = {} } = {}) {
+  const container = `${PREFIX}-run-${++seq}`;
+  const logsDir = join(WORK, `logs-${seq}`);
+  mkdirSync(logsDir, { recursive: true });
+  const envArgs = Object.entries({
+    OPEN_RUNTIMES_SECRET: SECRET,
+    OPEN_RUNTIMES_ENTRYPOINT: entrypoint,
+    ...env,
+  }).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
+  containers.add(container);
+  await docker('create', '--name', container, '-p', '127.0.0.1::3000', '-v', `${logsDir}:/mnt/logs`, ...envArgs,
+    IMAGE, 'bash', '/usr/local/server/helpers/start.sh', 'bash /usr/local/server/helpers/server.sh');
+  await docker('cp', archive, `${container}:/mnt/code/code.tar.gz`);
+  await docker('start', container);
+  const mapping = (await docker('port', container, '3000/tcp')).split('\n').find((l) => l.startsWith('127.0.0.1:'));
+  assert.ok(mapping, 'port 3000 published on 127.0.0.1');
+  const base = `http://${mapping.trim()}`;
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    try {
+      const res = await fetchWithTimeout(`${base}/__opr/health`, {}, 2000);
+      if (res.status === 200) break;
+    } catch (_) {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      const logs = await run('docker', ['logs', container]);
+      throw new Error(`runtime ${container} not healthy after 20 s:\n${logs.stdout}${logs.stderr}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const call = (path, { headers = {}, secret = SECRET, ...init } = {}) =>
+    fetchWithTimeout(`${base}${path}`, {
+      redirect: 'manual',
+      ...init,
+      headers: { ...(secret === null ? {} : { 'x-open-runtimes-secret': secret }), ...headers },
+    });
+  const readLog = (id, kind) => {
+    const file = join(logsDir, `${id}_${kind}.log`);
+    return existsSync(file) ? readFileSync(file, 'utf8') : null;
+  };
+  return { container, base, call, logsDir, readLog };
+}
+
+const PHP_SIGNATURE = 'Function signature invalid. Did you forget to return a function from the entrypoint file?';
+const RUBY_SIGNATURE = "Function signature invalid. Did you forget to export a 'main' function?";
+
+// Per runtime: Debian's language version (checked against the image), fixtures and entrypoints.
+const LANGS = {
+  php: {
+    entry: 'index.php',
+    context: 'php-context',
+    badSignature: 'php-bad-signature',
+    badSignatureMessage: PHP_SIGNATURE,
+    deps: { fixture: 'php-deps', entry: 'src/main.php', command: 'composer install' },
+    versionCommand: ['php', '-r', 'echo PHP_VERSION;'],
+    emptyQuery: [], // PHP encodes an empty array as a JSON list
+    throwPattern: /RuntimeException: php-context was asked to throw in \/usr\/local\/server\/src\/function\/index\.php:\d+\nStack trace:\n#0 /,
+    nativeLines: ['native echo output', 'native print continued'],
+  },
+  ruby: {
+    entry: 'index.rb',
+    context: 'ruby-context',
+    badSignature: 'ruby-bad-signature',
+    badSignatureMessage: RUBY_SIGNATURE,
+    deps: { fixture: 'ruby-deps', entry: 'index.rb', command: 'bundle install --local --no-cache' },
+    versionCommand: ['ruby', '-e', 'print RUBY_VERSION'],
+    emptyQuery: {},
+    throwPattern: /index\.rb:\d+:in .main.: ruby-context was asked to throw \(ArgumentError\)\n[\s\S]*\tfrom /, // 3.3 adds error_highlight lines
+    nativeLines: ['native puts output', 'native print continued', 'native warn output'],
+  },
+};
+const RUNTIMES = [
+  { id: 'php-8.2', lang: 'php', version: /^8\.2\./ },
+  { id: 'php-8.4', lang: 'php', version: /^8\.4\./ },
+  { id: 'ruby-3.1', lang: 'ruby', version: /^3\.1\./ },
+  { id: 'ruby-3.3', lang: 'ruby', version: /^3\.3\./ },
+].filter((r) => !process.env.FNPLAT_PHP_RUBY_RUNTIMES || process.env.FNPLAT_PHP_RUBY_RUNTIMES.split(',').includes(r.id));
+
+const imageOf = (id) => `fnplat/runtime-${id}:latest`;
+const escapeRe = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+before(async () => {
+  const ids = RUNTIMES.map((r) => r.id);
+  if (process.env.FNPLAT_SKIP_IMAGE_BUILD === '1') {
+    for (const id of ids) {
+      const r = await run('docker', ['image', 'inspect', imageOf(id)]);
+      assert.equal(r.code, 0, `image ${imageOf(id)} missing: run scripts/build-images.sh`);
+    }
+    return;
+  }
+  const r = await run('bash', [join(ROOT, 'scripts/build-images.sh'), ...ids], { timeoutMs: 1_800_000 });
+  assert.equal(r.code, 0, `scripts/build-images.sh failed:\n${r.stderr}\n${r.stdout}`);
+});
+
+after(async () => {
+  if (containers.size > 0) await run('docker', ['rm', '-f', ...containers]);
+  rmSync(WORK, { recursive: true, force: true });
+});
+
+test('the PHP and Ruby runtime directories share one server implementation per language', () => {
+  for (const [a, b] of [['php-8.2', 'php-8.4'], ['ruby-3.1', 'ruby-3.3']]) {
+    for (const file of ['Dockerfile', 'helpers/build.sh', 'helpers/start.sh', 'helpers/server.sh',
+      a.startsWith('php') ? 'src/server.php' : 'src/server.rb']) {
+      const read = (id) => readFileSync(join(ROOT, 'deploy/runtimes', id, file), 'utf8');
+      assert.equal(read(b), read(a), `deploy/runtimes/${b}/${file} must equal ${a}'s (copy it over)`);
+    }
+  }
+});
+
+for (const runtime of RUNTIMES) {
+  const L = LANGS[runtime.lang];
+  const IMAGE = imageOf(runtime.id);
+
+  describe(`${runtime.id}`, () => {
+    test(`ships Debian's ${runtime.lang} ${runtime.version.source.slice(1, -2).replace('\\', '')}`, async () => {
+      const r = await run('docker', ['run', '--rm', IMAGE, ...L.versionCommand]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout.trim(), runtime.version);
+    });
+
+    test(`build: ${L.deps.command} installs the third-party package into the function`, { timeout: 300_000 }, async () => {
+      const t0 = performance.now();
+      const b = await buildFixture(IMAGE, L.deps.fixture, L.deps.command, { entrypoint: L.deps.entry });
+      const seconds = ((performance.now() - t0) / 1000).toFixed(1);
+      assert.equal(b.code, 0, `build failed:\n${b.stdout}\n${b.stderr}`);
+      console.log(`# ${runtime.id}: ${L.deps.fixture} build (${L.deps.command}) took ${seconds} s`);
+      const list = await run('tar', ['-tzf', b.archive]);
+      assert.equal(list.code, 0);
+      if (runtime.lang === 'php') {
+        assert.match(list.stdout, /\.\/vendor\/autoload\.php/);
+        assert.match(list.stdout, /\.\/vendor\/webmozart\/assert\/src\/Assert\.php/);
+      } else {
+        assert.match(list.stdout, /\.\/vendor\/bundle\/ruby\/[\d.]+\/gems\/mustermann-3\.0\.0\/lib\/mustermann\.rb/);
+      }
+      const meta = await run('tar', ['-xzOf', b.archive, './.open-runtimes']);
+      assert.match(meta.stdout, new RegExp(`^OPEN_RUNTIMES_ENTRYPOINT=${escapeRe(L.deps.entry)}$`, 'm'));
+
+      const rt = await startRuntime(IMAGE, b.archive, { entrypoint: L.deps.entry });
+      if (runtime.lang === 'php') {
+        const ok = await rt.call('/?n=12', { headers: { 'x-open-runtimes-log-id': 'deps-ok' } });
+        assert.equal(ok.status, 200);
+        const body = await ok.json();
+        assert.equal(body.integerish, true);
+        assert.equal(body.assertFile, '/usr/local/server/src/function/vendor/webmozart/assert/src/Assert.php');
+        const bad = await rt.call('/?n=abc', { headers: { 'x-open-runtimes-log-id': 'deps-bad' } });
+        assert.equal((await bad.json()).integerish, false);
+        assert.equal(rt.readLog('deps-bad', 'errors'), 'Expected an integerish value. Got: string\n');
+        assert.equal(rt.readLog('deps-ok', 'logs'), 'checked 12\n');
+      } else {
+        const ok = await rt.call('/users/42', { headers: { 'x-open-runtimes-log-id': 'deps-ok' } });
+        assert.equal(ok.status, 200);
+        const body = await ok.json();
+        assert.deepEqual(body.params, { id: '42' });
+        assert.equal(body.version, '3.0.0');
+        assert.match(body.gemPath, /^\/usr\/local\/server\/src\/function\/vendor\/bundle\/ruby\/[\d.]+\/gems\/mustermann-3\.0\.0$/);
+        assert.equal(rt.readLog('deps-ok', 'logs'), 'matched /users/42: {"id"=>"42"}\n');
+      }
+    });
+
+    test('a failing build command exits with its code and keeps its output', { timeout: 120_000 }, async () => {
+      const b = await buildFixture(IMAGE, L.context, 'echo building; echo oops >&2; exit 3', { entrypoint: L.entry });
+      assert.equal(b.code, 3);
+      assert.match(b.stdout, /building/);
+      assert.match(b.stderr, /oops/);
+      assert.match(b.stderr, /Build command exited with code 3\./);
+      assert.equal(b.archive, null);
+    });
+
+    describe(`${L.context} (protocol and context API)`, () => {
+      let rt;
+      before(async () => {
+        const b = await buildFixture(IMAGE, L.context, '', { entrypoint: L.entry });
+        assert.equal(b.code, 0, b.stdout + b.stderr);
+        rt = await startRuntime(IMAGE, b.archive, {
+          entrypoint: L.entry,
+          env: {
+            FNPLAT_TEST_VAR: 'from-env',
+            OPEN_RUNTIMES_HEADERS: JSON.stringify({ 'X-Enforced': 'enforced-value' }),
+          },
+        });
+      });
+
+      test('GET /__opr/health answers 200 OK without the secret; /__opr/timings reports startup', async () => {
+        const res = await rt.call('/__opr/health', { secret: null });
+        assert.equal(res.status, 200);
+        assert.equal(await res.text(), 'OK');
+        const timings = await rt.call('/__opr/timings', { secret: null });
+        assert.equal(timings.status, 200);
+        assert.match(await timings.text(), /^startup=\d+(\.\d+)?\n/);
+      });
+
+      test('missing or wrong secret => 500 with the exact message', async () => {
+        for (const secret of [null, 'wrong']) {
+          const res = await rt.call('/', { secret });
+          assert.equal(res.status, 500);
+          assert.equal(await res.text(), UNAUTHORIZED);
+        }
+      });
+
+      test('echoes method, path, query, headers, body, url; logs go to the log files', async () => {
+        const logId = `echo-${Date.now()}`;
+        const res = await rt.call('/hello/world?x=1&y=abc&x=2&raw=a%20b', {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            'x-custom-header': 'custom-value',
+            'x-enforced': 'overridden-by-env',
+            'x-open-runtimes-log-id': logId,
+            'x-open-runtimes-timeout': '10',
+            'x-open-runtimes-something': 'hidden',
+          },
+          body: JSON.stringify({ hello: 'world' }),
+        });
+        assert.equal(res.status, 200);
+        assert.equal(res.headers.get('content-type'), 'application/json; charset=utf-8');
+        assert.equal(res.headers.get(`x-${L.context}`), 'yes');
+        assert.equal(res.headers.get('x-open-runtimes-log-id'), logId);
+        const echo = await res.json();
+        assert.equal(echo.method, 'POST');
+        assert.equal(echo.path, '/hello/world');
+        assert.equal(echo.queryString, 'x=1&y=abc&x=2&raw=a%20b');
+        assert.deepEqual(echo.query, { x: '1', y: 'abc', raw: 'a%20b' });
+        assert.equal(echo.bodyText, '{"hello":"world"}');
+        assert.equal(echo.bodyRaw, '{"hello":"world"}');
+        assert.deepEqual(echo.body, { hello: 'world' });
+        assert.equal(echo.headers['x-custom-header'], 'custom-value');
+        assert.equal(echo.headers['x-enforced'], 'enforced-value', 'OPEN_RUNTIMES_HEADERS wins');
+        for (const key of Object.keys(echo.headers)) {
+          assert.ok(!key.startsWith('x-open-runtimes-'), `function must not see ${key}`);
+          assert.equal(key, key.toLowerCase());
+        }
+        assert.equal(echo.scheme, 'http');
+        assert.equal(echo.host, '127.0.0.1');
+        assert.equal(echo.port, Number(new URL(rt.base).port));
+        assert.equal(echo.url, `${rt.base}/hello/world?x=1&y=abc&x=2&raw=a%20b`);
+        assert.deepEqual(echo.env, { entrypoint: L.entry, custom: 'from-env' });
+
+        assert.equal(rt.readLog(logId, 'logs'),
+          `${L.context} called: POST /hello/world\n{"query":{"x":"1","y":"abc","raw":"a%20b"}}\n`);
+        assert.equal(rt.readLog(logId, 'errors'), `${L.context} error channel check\n`);
+      });
+
+      test('x-forwarded-proto and the host header drive scheme, host, port and url', async () => {
+        const https = await (await rt.call('/s?q=1', { headers: { 'x-forwarded-proto': 'https' } })).json();
+        assert.equal(https.scheme, 'https');
+        assert.equal(https.url, `${rt.base.replace('http:', 'https:')}/s?q=1`);
+        const { port } = new URL(rt.base);
+        const body = await new Promise((resolveBody, reject) => {
+          const req = http.get(
+            { host: '127.0.0.1', port, path: '/h?z=1', headers: { host: 'fn.example.com', 'x-open-runtimes-secret': SECRET } },
+            (res) => {
+              let data = '';
+              res.on('data', (d) => (data += d));
+              res.on('end', () => resolveBody(JSON.parse(data)));
+            },
+          );
+          req.on('error', reject);
+          req.setTimeout(10_000, () => req.destroy(new Error('timeout')));
+        });
+        assert.equal(body.url, 'http://fn.example.com/h?z=1');
+        assert.equal(body.host, 'fn.example.com');
+        assert.equal(body.port, 80);
+        assert.deepEqual(body.query, { z: '1' });
+      });
+
+      test('without a log id header the runtime generates unique ones', async () => {
+        const res = await rt.call('/generated');
+        assert.equal(res.status, 200);
+        const logId = res.headers.get('x-open-runtimes-log-id');
+        assert.ok(logId && logId.length >= 8, `log id: ${logId}`);
+        assert.match(rt.readLog(decodeURIComponent(logId), 'logs'), new RegExp(`${L.context} called: GET /generated`));
+        const second = (await rt.call('/generated')).headers.get('x-open-runtimes-log-id');
+        assert.notEqual(second, logId, 'ids are unique');
+      });
+
+      test('x-open-runtimes-logging: disabled writes no log files', async () => {
+        const logId = `disabled-${Date.now()}`;
+        const res = await rt.call('/quiet', {
+          headers: { 'x-open-runtimes-logging': 'disabled', 'x-open-runtimes-log-id': logId },
+        });
+        assert.equal(res.status, 200);
+        assert.equal(rt.readLog(logId, 'logs'), null);
+        assert.equal(rt.readLog(logId, 'errors'), null);
+      });
+
+      test('invalid x-open-runtimes-timeout => 500 with the exact message', async () => {
+        for (const value of ['0', '-1', 'abc', '1.5']) {
+          const res = await rt.call('/', { headers: { 'x-open-runtimes-timeout': value } });
+          assert.equal(res.status, 500, `timeout ${value}`);
+          assert.equal(await res.text(), BAD_TIMEOUT);
+        }
+      });
+
+      test('an exception => 500, trace in errors, default text/plain content type', async () => {
+        const logId = `throw-${Date.now()}`;
+        const res = await rt.call('/throw', { headers: { 'x-open-runtimes-log-id': logId } });
+        assert.equal(res.status, 500);
+        assert.equal(res.headers.get('content-type'), 'text/plain; charset=utf-8');
+        const errors = rt.readLog(logId, 'errors');
+        assert.ok(errors.startsWith(`${L.context} error channel check\n`), errors);
+        assert.match(errors, L.throwPattern);
+        assert.match(rt.readLog(logId, 'logs'), new RegExp(`${L.context} called: GET /throw`));
+      });
+
+      test('x-open-runtimes-timeout: 1 => 500 "Execution timed out." and the server keeps serving', async () => {
+        const logId = `slow-${Date.now()}`;
+        const res = await rt.call('/slow', { headers: { 'x-open-runtimes-timeout': '1', 'x-open-runtimes-log-id': logId } });
+        assert.equal(res.status, 500);
+        assert.equal(rt.readLog(logId, 'errors'), `${L.context} error channel check\nExecution timed out.\n`);
+        assert.doesNotMatch(rt.readLog(logId, 'logs'), /woke up/);
+        const ok = await rt.call('/slow?ms=10', { headers: { 'x-open-runtimes-timeout': '5' } });
+        assert.equal(ok.status, 200);
+        assert.equal(await ok.text(), 'slept 10 ms');
+      });
+
+      test('no return value => 500 with the spec message in errors', async () => {
+        const logId = `none-${Date.now()}`;
+        const res = await rt.call('/none', { headers: { 'x-open-runtimes-log-id': logId } });
+        assert.equal(res.status, 500);
+        assert.equal(rt.readLog(logId, 'errors'), `${L.context} error channel check\n${NO_RETURN}\n`);
+      });
+
+      test('native output is captured in order with the notice line first', async () => {
+        const logId = `native-${Date.now()}`;
+        const res = await rt.call('/native', { headers: { 'x-open-runtimes-log-id': logId } });
+        assert.equal(res.status, 200);
+        assert.equal(await res.text(), 'native done');
+        assert.equal(
+          rt.readLog(logId, 'logs'),
+          [NATIVE_LOGS, `${L.context} called: GET /native`, `{"query":${JSON.stringify(L.emptyQuery)}}`,
+            ...L.nativeLines, 'after native', ''].join('\n'),
+        );
+        // context.log only: no notice
+        const plain = `plain-${Date.now()}`;
+        await rt.call('/send', { headers: { 'x-open-runtimes-log-id': plain } });
+        assert.ok(!rt.readLog(plain, 'logs').includes(NATIVE_LOGS));
+      });
+
+      test('res.text with status and headers; x-open-runtimes-* response headers dropped', async () => {
+        const res = await rt.call('/text');
+        assert.equal(res.status, 201);
+        assert.equal(await res.text(), 'plain text');
+        assert.equal(res.headers.get('x-custom'), 'custom-value');
+        assert.equal(res.headers.get('x-open-runtimes-leak'), null);
+        assert.equal(res.headers.get('content-type'), 'text/plain; charset=utf-8');
+      });
+
+      test('res.binary, res.redirect (default 301), res.empty, res.send', async () => {
+        const bin = await rt.call('/binary');
+        assert.equal(bin.status, 200);
+        assert.deepEqual([...new Uint8Array(await bin.arrayBuffer())], [0, 1, 2, 255]);
+        assert.equal(bin.headers.get('content-type'), 'application/octet-stream; charset=utf-8');
+
+        const redirect = await rt.call('/redirect');
+        assert.equal(redirect.status, 302);
+        assert.equal(redirect.headers.get('location'), 'https://example.com/target');
+        const permanent = await rt.call('/redirect-default');
+        assert.equal(permanent.status, 301);
+        assert.equal(permanent.headers.get('location'), 'https://example.com/default');
+
+        const empty = await rt.call('/empty');
+        assert.equal(empty.status, 204);
+        assert.equal(await empty.text(), '');
+
+        const sent = await rt.call('/send');
+        assert.equal(sent.status, 202);
+        assert.equal(await sent.text(), 'sent body');
+      });
+
+      test('body_json/bodyJson, body, binary round trip, HEAD', async () => {
+        const json = await rt.call('/bodyjson', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json; charset=utf-8' },
+          body: '{"a":[1,2]}',
+        });
+        assert.deepEqual(await json.json(), { bodyJson: { a: [1, 2] }, body: { a: [1, 2] } });
+
+        const bytes = Uint8Array.from([0, 159, 146, 150, 255, 10]);
+        const echo = await rt.call('/binary-echo', { method: 'POST', body: bytes });
+        assert.deepEqual([...new Uint8Array(await echo.arrayBuffer())], [...bytes]);
+
+        const big = Buffer.alloc(3 * 1024 * 1024, 7);
+        const bigEcho = await rt.call('/binary-echo', { method: 'PUT', body: big });
+        assert.equal(bigEcho.status, 200);
+        assert.ok(Buffer.compare(bigEcho.body, big) === 0, 'a 3 MiB body round-trips');
+
+        const text = await rt.call('/', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'just text' });
+        assert.equal((await text.json()).body, 'just text');
+
+        const head = await rt.call('/text', { method: 'HEAD' });
+        assert.equal(head.status, 201);
+        assert.equal(head.body.length, 0);
+      });
+
+      test('concurrent executions keep their logs apart', async () => {
+        const ids = Array.from({ length: 12 }, (_, i) => `conc-${Date.now()}-${i}`);
+        const results = await Promise.all(ids.map((id) => rt.call(`/c${id.slice(-3)}`, { headers: { 'x-open-runtimes-log-id': id } })));
+        for (const [i, id] of ids.entries()) {
+          assert.equal(results[i].status, 200);
+          assert.equal(rt.readLog(id, 'logs'), `${L.context} called: GET /c${id.slice(-3)}\n{"query":${JSON.stringify(L.emptyQuery)}}\n`);
+          assert.equal(rt.readLog(id, 'errors'), `${L.context} error channel check\n`);
+        }
+      });
+    });
+
+    describe('failure modes', () => {
+      test('missing entrypoint file => 503 and the spec error', { timeout: 120_000 }, async () => {
+        const b = await buildFixture(IMAGE, L.context, '', { entrypoint: 'missing.file' });
+        assert.equal(b.code, 0, b.stdout + b.stderr);
+        const rt = await startRuntime(IMAGE, b.archive, { entrypoint: 'missing.file' });
+        const res = await rt.call('/', { headers: { 'x-open-runtimes-log-id': 'missing-1' } });
+        assert.equal(res.status, 503);
+        assert.equal(rt.readLog('missing-1', 'errors'), 'Failed to load entrypoint, file missing.file does not exist.\n');
+      });
+
+      test('an entry file without a function => 503 and the signature error', { timeout: 120_000 }, async () => {
+        const b = await buildFixture(IMAGE, L.badSignature, '', { entrypoint: L.entry });
+        assert.equal(b.code, 0, b.stdout + b.stderr);
+        const rt = await startRuntime(IMAGE, b.archive, { entrypoint: L.entry });
+        const res = await rt.call('/', { headers: { 'x-open-runtimes-log-id': 'sig-1' } });
+        assert.equal(res.status, 503);
+        assert.equal(rt.readLog('sig-1', 'errors'), `${L.badSignatureMessage}\n`);
+      });
+    });
+  });
+}
