@@ -173,7 +173,7 @@ const LANGS = {
     badSignatureMessage: PHP_SIGNATURE,
     deps: { fixture: 'php-deps', entry: 'src/main.php', command: 'composer install' },
     versionCommand: ['php', '-r', 'echo PHP_VERSION;'],
-    emptyQuery: [], // PHP encodes an empty array as a JSON list
+    emptyQuery: {}, // the fixture logs (object) $req->query
     throwPattern: /RuntimeException: php-context was asked to throw in \/usr\/local\/server\/src\/function\/index\.php:\d+\nStack trace:\n#0 /,
     nativeLines: ['native echo output', 'native print continued'],
   },
@@ -186,7 +186,7 @@ const LANGS = {
     versionCommand: ['ruby', '-e', 'print RUBY_VERSION'],
     emptyQuery: {},
     throwPattern: /index\.rb:\d+:in .main.: ruby-context was asked to throw \(ArgumentError\)\n[\s\S]*\tfrom /, // 3.3 adds error_highlight lines
-    nativeLines: ['native puts output', 'native print continued', 'native warn output'],
+    nativeLines: ['native echo output', 'native print continued'],
   },
 };
 const RUNTIMES = [
@@ -342,6 +342,7 @@ for (const runtime of RUNTIMES) {
         assert.deepEqual(echo.query, { x: '1', y: 'abc', raw: 'a%20b' });
         assert.equal(echo.bodyText, '{"hello":"world"}');
         assert.equal(echo.bodyRaw, '{"hello":"world"}');
+        assert.equal(echo.bodyBinaryLength, 17);
         assert.deepEqual(echo.body, { hello: 'world' });
         assert.equal(echo.headers['x-custom-header'], 'custom-value');
         assert.equal(echo.headers['x-enforced'], 'enforced-value', 'OPEN_RUNTIMES_HEADERS wins');
@@ -450,10 +451,30 @@ for (const runtime of RUNTIMES) {
           [NATIVE_LOGS, `${L.context} called: GET /native`, `{"query":${JSON.stringify(L.emptyQuery)}}`,
             ...L.nativeLines, 'after native', ''].join('\n'),
         );
+        if (runtime.lang === 'ruby') {
+          const warnId = `warn-${Date.now()}`;
+          assert.equal((await rt.call('/native-warn', { headers: { 'x-open-runtimes-log-id': warnId } })).status, 200);
+          assert.equal(rt.readLog(warnId, 'logs'), [NATIVE_LOGS, `${L.context} called: GET /native-warn`, '{"query":{}}',
+            'native warn output', 'native stderr output', ''].join('\n'));
+        }
         // context.log only: no notice
         const plain = `plain-${Date.now()}`;
         await rt.call('/send', { headers: { 'x-open-runtimes-log-id': plain } });
         assert.ok(!rt.readLog(plain, 'logs').includes(NATIVE_LOGS));
+      });
+
+      test('res.json with headers; a log call longer than 8000 characters is truncated', async () => {
+        const json = await rt.call('/json');
+        assert.equal(json.status, 200);
+        assert.deepEqual(await json.json(), { kind: 'json', list: [1, 2], nested: { ok: true } });
+        assert.equal(json.headers.get('x-json'), 'yes');
+        assert.equal(json.headers.get('content-type'), 'application/json; charset=utf-8');
+        const logId = `big-${Date.now()}`;
+        const big = await rt.call('/big-log', { headers: { 'x-open-runtimes-log-id': logId } });
+        assert.equal(await big.text(), 'logged');
+        const lines = rt.readLog(logId, 'logs').split('\n');
+        assert.equal(lines.length, 2 + 2600 + 1);
+        assert.equal(lines[2], `00000 ${'x'.repeat(7994)}... Log truncated due to size limit (8000 characters)`);
       });
 
       test('res.text with status and headers; x-open-runtimes-* response headers dropped', async () => {

@@ -121,16 +121,11 @@ pub fn check_runtime(settings: &Settings, runtime: &str) -> Result<(), ApiError>
     Ok(())
 }
 
-fn check_schedule(schedule: &str) -> Result<(), ApiError> {
+fn check_schedule(schedule: &str, allow_seconds: bool) -> Result<(), ApiError> {
     if schedule.is_empty() {
         return Ok(());
     }
-    let fields = schedule.split_whitespace().count();
-    let ok = (5..=6).contains(&fields)
-        && schedule
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || " */,-?#LW".contains(c));
-    if !ok {
+    if crate::schedules::parse_cron(schedule, allow_seconds).is_err() {
         return Err(invalid(
             "schedule",
             "String must be a valid cron expression",
@@ -201,7 +196,7 @@ impl FunctionParams {
         let events = self.events.unwrap_or_default();
         check_events(&events)?;
         let schedule = self.schedule.unwrap_or_default();
-        check_schedule(&schedule)?;
+        check_schedule(&schedule, settings.schedules.allow_seconds)?;
         let timeout = self.timeout.unwrap_or(DEFAULT_TIMEOUT);
         if !(1..=MAX_TIMEOUT).contains(&timeout) {
             return Err(invalid(
@@ -335,6 +330,9 @@ pub struct ExecutionRequest {
     pub method: String,
     /// Caller headers, names lowercased.
     pub headers: Vec<(String, String)>,
+    /// `scheduledAt` as given (only with `async`); checked against the clock by
+    /// [`crate::schedules::check_scheduled_at`].
+    pub scheduled_at: Option<String>,
 }
 
 impl ExecutionParams {
@@ -367,9 +365,6 @@ impl ExecutionParams {
             if !is_async {
                 return Err(ApiError::BadRequest("Scheduled executions must run asynchronously. Set scheduledAt to a future date, or set async to true.".into()));
             }
-            return Err(ApiError::BadRequest(
-                "Scheduled executions are not supported yet.".into(),
-            ));
         }
         Ok(ExecutionRequest {
             body,
@@ -377,6 +372,7 @@ impl ExecutionParams {
             path,
             method,
             headers,
+            scheduled_at: self.scheduled_at.filter(|s| !s.is_empty()),
         })
     }
 }

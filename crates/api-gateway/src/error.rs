@@ -36,6 +36,8 @@ pub enum ApiError {
     BuildNotReady,
     #[error("Execution with the requested ID could not be found.")]
     ExecutionNotFound,
+    #[error("Can't delete ongoing execution. Please wait for execution to finish before deleting it.")]
+    ExecutionInProgress,
     #[error("{0}")]
     StorageFileEmpty(String),
     #[error("{0}")]
@@ -71,6 +73,7 @@ impl ApiError {
             Self::DeploymentNotFound(_) => "deployment_not_found",
             Self::BuildNotReady => "build_not_ready",
             Self::ExecutionNotFound => "execution_not_found",
+            Self::ExecutionInProgress => "execution_in_progress",
             Self::StorageFileEmpty(_) => "storage_file_empty",
             Self::StorageFileTypeUnsupported(_) => "storage_file_type_unsupported",
             Self::StorageInvalidFileSize(_) => "storage_invalid_file_size",
@@ -93,7 +96,8 @@ impl ResponseError for ApiError {
             | Self::BuildNotReady
             | Self::StorageFileEmpty(_)
             | Self::StorageFileTypeUnsupported(_)
-            | Self::StorageInvalidFileSize(_) => StatusCode::BAD_REQUEST,
+            | Self::StorageInvalidFileSize(_)
+            | Self::ExecutionInProgress => StatusCode::BAD_REQUEST,
             Self::UnauthorizedScope(_) | Self::UserUnauthorized => StatusCode::UNAUTHORIZED,
             Self::ProjectNotFound
             | Self::RouteNotFound

@@ -11,6 +11,7 @@ pub mod params;
 pub mod query;
 pub mod reaper;
 pub mod routes;
+pub mod schedules;
 pub mod settings;
 pub mod startup;
 pub mod truncate;

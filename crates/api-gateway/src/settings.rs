@@ -20,6 +20,9 @@ pub struct Settings {
     pub executions: ExecutionSettings,
     #[serde(default)]
     pub build: BuildSettings,
+    /// CRON schedules, `scheduledAt` and event triggers (`crate::schedules`).
+    #[serde(default)]
+    pub schedules: crate::schedules::ScheduleSettings,
     /// `APPWRITE_FUNCTION_API_ENDPOINT` given to functions.
     #[serde(default = "default_public_endpoint")]
     pub public_endpoint: String,

@@ -85,8 +85,23 @@ impl Application {
                 prefetch,
             );
             let token = shutdown.clone();
+            let publisher = publisher.clone();
             tasks.spawn(async move {
-                let handler = move |m| crate::consumers::handle_build_event(pool.clone(), m);
+                let handler = move |m: queue::Incoming<model::proto::BuildEvent>| {
+                    let (pool, publisher) = (pool.clone(), publisher.clone());
+                    async move {
+                        let ready = m.message.status == model::proto::BuildStatus::Ready as i32;
+                        let (project, function) =
+                            (m.message.project_id.clone(), m.message.function_id.clone());
+                        let outcome = crate::consumers::handle_build_event(pool, m).await;
+                        if ready && outcome == queue::Outcome::Ack {
+                            // A ready build may have been activated: schedules follow it.
+                            crate::schedules::announce(&publisher, &project, &function, "deployment")
+                                .await;
+                        }
+                        outcome
+                    }
+                };
                 if let Err(err) = queue::run_consumer(config, token, handler).await {
                     tracing::error!(error = %err, "build events consumer stopped");
                 }
@@ -105,6 +120,27 @@ impl Application {
                 let handler = move |m| crate::consumers::handle_execution_result(pool.clone(), m);
                 if let Err(err) = queue::run_consumer(config, token, handler).await {
                     tracing::error!(error = %err, "execution results consumer stopped");
+                }
+            });
+        }
+
+        {
+            let ctx = crate::schedules::FireContext {
+                pool: pool.clone(),
+                settings: settings.clone(),
+                outbox_wake: outbox_wake.clone(),
+            };
+            let config = ConsumerConfig::queue(
+                &amqp_url,
+                model::topology::SCHEDULE_FIRES_QUEUE,
+                "api-gateway-schedule-fires",
+                prefetch,
+            );
+            let token = shutdown.clone();
+            tasks.spawn(async move {
+                let handler = move |m| crate::schedules::handle_fire(ctx.clone(), m);
+                if let Err(err) = queue::run_consumer(config, token, handler).await {
+                    tracing::error!(error = %err, "schedule fires consumer stopped");
                 }
             });
         }

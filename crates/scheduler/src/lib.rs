@@ -1,15 +1,55 @@
-//! The scheduler service. In this first cut it starts, connects to RabbitMQ (declaring the
-//! topology), serves its health endpoints and shuts down cleanly; firing CRON schedules and
-//! `scheduledAt` executions lands with the scheduler issue.
+//! The scheduler service: fires CRON slots and one-off `scheduledAt` executions as `ScheduleFire`
+//! messages on `fnplat.schedule-fires`.
+//!
+//! - At start it loads every active schedule and pending one-off execution from the gateway
+//!   (`GET /v1/internal/schedules`, API key) and fires the slots missed within the catch-up window.
+//! - It learns of changes through `FunctionChanged` broadcasts (re-fetching that function), and
+//!   re-loads everything every `resync_seconds` as a safety net. It never reads the database.
+//! - Every replica fires every slot; the gateway turns `(function, slot)` into at most one
+//!   execution, so replicas need no coordination and a dead replica causes no miss.
+
+pub mod table;
 
 use actix_web::{web, App, HttpResponse, HttpServer};
+use chrono::Utc;
+use model::proto::{FunctionChanged, ScheduleFire};
 use model::settings::{AdminSettings, AmqpSettings};
+use queue::{ConsumerConfig, Incoming, Outcome, PublishOptions, Publisher};
 use serde::Deserialize;
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use table::{Fire, Snapshot, Table};
+use tokio::sync::{Mutex, Notify};
 use tokio_util::sync::CancellationToken;
+
+/// Where the gateway is and how to authenticate to its internal endpoint.
+#[derive(Clone, Debug, Deserialize)]
+pub struct GatewaySettings {
+    #[serde(default = "default_gateway_url")]
+    pub url: String,
+    #[serde(default = "default_project")]
+    pub project_id: String,
+    #[serde(default)]
+    pub api_key: String,
+}
+
+impl Default for GatewaySettings {
+    fn default() -> Self {
+        Self { url: default_gateway_url(), project_id: default_project(), api_key: String::new() }
+    }
+}
+
+fn default_gateway_url() -> String {
+    "http://127.0.0.1:8080".into()
+}
+fn default_project() -> String {
+    "local".into()
+}
+fn default_resync() -> u64 {
+    60
+}
 
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct Settings {
@@ -17,6 +57,11 @@ pub struct Settings {
     pub amqp: AmqpSettings,
     #[serde(default)]
     pub admin: AdminSettings,
+    #[serde(default)]
+    pub gateway: GatewaySettings,
+    /// Full re-load from the gateway this often (a safety net for lost change broadcasts).
+    #[serde(default = "default_resync")]
+    pub resync_seconds: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -25,20 +70,26 @@ pub enum SchedulerError {
     Bind(#[from] std::io::Error),
     #[error(transparent)]
     Queue(#[from] queue::QueueError),
+    #[error("gateway request failed: {0}")]
+    Gateway(String),
 }
 
 /// Readiness shared with the admin endpoint.
 #[derive(Clone, Default)]
 pub struct Health {
     broker: Arc<AtomicBool>,
+    loaded: Arc<AtomicBool>,
 }
 
 impl Health {
     pub fn set_broker(&self, up: bool) {
         self.broker.store(up, Ordering::Relaxed);
     }
+    pub fn set_loaded(&self) {
+        self.loaded.store(true, Ordering::Relaxed);
+    }
     pub fn ready(&self) -> bool {
-        self.broker.load(Ordering::Relaxed)
+        self.broker.load(Ordering::Relaxed) && self.loaded.load(Ordering::Relaxed)
     }
 }
 
@@ -50,7 +101,7 @@ async fn readyz(health: web::Data<Health>) -> HttpResponse {
     if health.ready() {
         HttpResponse::Ok().body("OK")
     } else {
-        HttpResponse::ServiceUnavailable().body("broker unavailable")
+        HttpResponse::ServiceUnavailable().body("broker unavailable or schedules not loaded")
     }
 }
 
@@ -78,49 +129,207 @@ impl Admin {
     }
 }
 
-/// Runs until `shutdown` fires: keeps a broker connection (reconnecting), serves health.
+/// Fetches the gateway's view of schedules (all, or one function's).
+pub async fn fetch(
+    http: &reqwest::Client,
+    gateway: &GatewaySettings,
+    function_id: Option<&str>,
+) -> Result<Snapshot, SchedulerError> {
+    let mut request = http
+        .get(format!("{}/v1/internal/schedules", gateway.url.trim_end_matches('/')))
+        .header("x-appwrite-project", &gateway.project_id)
+        .header("x-appwrite-key", &gateway.api_key)
+        .timeout(Duration::from_secs(10));
+    if let Some(id) = function_id {
+        request = request.query(&[("functionId", id)]);
+    }
+    let response = request.send().await.map_err(|e| SchedulerError::Gateway(e.to_string()))?;
+    let status = response.status();
+    if !status.is_success() {
+        let body = response.text().await.unwrap_or_default();
+        return Err(SchedulerError::Gateway(format!("{status}: {body}")));
+    }
+    response.json::<Snapshot>().await.map_err(|e| SchedulerError::Gateway(e.to_string()))
+}
+
+struct Shared {
+    table: Mutex<Table>,
+    wake: Notify,
+    http: reqwest::Client,
+    settings: Settings,
+}
+
+/// Runs until `shutdown` fires: loads the schedules, fires slots, follows changes, serves health.
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), SchedulerError> {
     let health = Health::default();
     let admin = Admin::start(&settings.admin, health.clone())?;
-    tracing::info!(
-        port = admin.port,
-        "admin listener on /health/livez and /health/readyz"
-    );
+    tracing::info!(port = admin.port, "admin listener on /health/livez and /health/readyz");
     let handle = admin.server.handle();
     let server = tokio::spawn(admin.server);
 
-    while !shutdown.is_cancelled() {
-        let connection = match queue::connect(settings.amqp.url(), &shutdown).await {
-            Ok(c) => c,
-            Err(queue::QueueError::Shutdown) => break,
-            Err(err) => return Err(err.into()),
-        };
-        let channel = connection
-            .create_channel()
-            .await
-            .map_err(queue::QueueError::from)?;
-        queue::declare_topology(&channel).await?;
-        health.set_broker(true);
-        tracing::info!("connected to RabbitMQ");
-        // Watch the connection; reconnect when it drops.
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => break,
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {
-                    if !connection.status().connected() {
-                        tracing::warn!("lost RabbitMQ connection");
-                        break;
+    let shared = Arc::new(Shared {
+        table: Mutex::new(Table::default()),
+        wake: Notify::new(),
+        http: reqwest::Client::new(),
+        settings: settings.clone(),
+    });
+    let publisher = Arc::new(Publisher::new(settings.amqp.url()));
+    let tasks = tokio_util::task::TaskTracker::new();
+
+    // Follow changes first so that nothing announced during the initial load is lost.
+    {
+        let shared = shared.clone();
+        let config = ConsumerConfig::broadcast(
+            settings.amqp.url(),
+            model::topology::FUNCTION_CHANGED_EXCHANGE,
+            "scheduler-function-changed",
+        );
+        let token = shutdown.clone();
+        tasks.spawn(async move {
+            let handler = move |m: Incoming<FunctionChanged>| on_change(shared.clone(), m);
+            if let Err(err) = queue::run_consumer(config, token, handler).await {
+                tracing::error!(error = %err, "function-changed consumer stopped");
+            }
+        });
+    }
+    tasks.spawn(watch_broker(publisher.clone(), health.clone(), shutdown.clone()));
+
+    // Initial load, retried until the gateway answers.
+    let mut delay = Duration::from_millis(200);
+    loop {
+        match fetch(&shared.http, &settings.gateway, None).await {
+            Ok(snapshot) => {
+                let mut table = shared.table.lock().await;
+                let start_after = Utc::now() - chrono::Duration::seconds(snapshot.catch_up_seconds as i64);
+                table.allow_seconds = snapshot.allow_seconds;
+                table.load(&snapshot, start_after);
+                let (crons, once) = table.len();
+                tracing::info!(schedules = crons, scheduled = once, catch_up_seconds = snapshot.catch_up_seconds, "schedules loaded");
+                break;
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot load schedules from the gateway, retrying in {delay:?}");
+                tokio::select! {
+                    _ = shutdown.cancelled() => {
+                        tasks.close();
+                        tasks.wait().await;
+                        handle.stop(true).await;
+                        let _ = server.await;
+                        return Ok(());
                     }
+                    _ = tokio::time::sleep(delay) => {}
                 }
+                delay = (delay * 2).min(Duration::from_secs(5));
             }
         }
-        health.set_broker(false);
-        let _ = connection.close(200, "shutdown").await;
     }
+    health.set_loaded();
+    tasks.spawn(resync(shared.clone(), shutdown.clone()));
+    ticker(shared, publisher, shutdown.clone()).await;
+
+    tasks.close();
+    tasks.wait().await;
     handle.stop(true).await;
     let _ = server.await;
     tracing::info!("scheduler stopped");
     Ok(())
+}
+
+async fn on_change(shared: Arc<Shared>, incoming: Incoming<FunctionChanged>) -> Outcome {
+    let change = incoming.message;
+    match fetch(&shared.http, &shared.settings.gateway, Some(&change.function_id)).await {
+        Ok(snapshot) => {
+            shared
+                .table
+                .lock()
+                .await
+                .apply_function(&change.project_id, &change.function_id, &snapshot, Utc::now());
+            shared.wake.notify_one();
+            tracing::debug!(function.id = %change.function_id, change = %change.change, "function change applied");
+            Outcome::Ack
+        }
+        Err(err) => Outcome::Retry(err.to_string()),
+    }
+}
+
+async fn resync(shared: Arc<Shared>, shutdown: CancellationToken) {
+    let every = Duration::from_secs(shared.settings.resync_seconds.max(1));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        match fetch(&shared.http, &shared.settings.gateway, None).await {
+            Ok(snapshot) => {
+                shared.table.lock().await.load(&snapshot, Utc::now());
+                shared.wake.notify_one();
+            }
+            Err(err) => tracing::warn!(error = %err, "schedule re-sync failed"),
+        }
+    }
+}
+
+async fn watch_broker(publisher: Arc<Publisher>, health: Health, shutdown: CancellationToken) {
+    loop {
+        health.set_broker(publisher.ready().await);
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+/// Sleeps until the next due item (or a change), then publishes what is due, in slot order.
+async fn ticker(shared: Arc<Shared>, publisher: Arc<Publisher>, shutdown: CancellationToken) {
+    loop {
+        let (fires, next) = shared.table.lock().await.take_due(Utc::now());
+        for fire in fires {
+            publish(&publisher, &fire, &shutdown).await;
+            if shutdown.is_cancelled() {
+                return;
+            }
+        }
+        let sleep = next
+            .map(|n| (n - Utc::now()).to_std().unwrap_or(Duration::ZERO))
+            .unwrap_or(Duration::from_secs(3600))
+            .min(Duration::from_secs(3600));
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = shared.wake.notified() => {}
+            _ = tokio::time::sleep(sleep) => {}
+        }
+    }
+}
+
+/// Publishes one fire with confirms, retrying until it is accepted or shutdown.
+async fn publish(publisher: &Publisher, fire: &Fire, shutdown: &CancellationToken) {
+    let message = ScheduleFire {
+        project_id: fire.project_id.clone(),
+        function_id: fire.function_id.clone(),
+        slot_unix: fire.slot.timestamp(),
+        execution_id: fire.execution_id.clone(),
+    };
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match publisher
+            .publish("", model::topology::SCHEDULE_FIRES_QUEUE, &message, &PublishOptions::default())
+            .await
+        {
+            Ok(()) => {
+                let late_ms = (Utc::now() - fire.slot).num_milliseconds();
+                tracing::info!(function.id = %fire.function_id, execution.id = %fire.execution_id, slot = %fire.slot, late_ms, "fired");
+                return;
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, slot = %fire.slot, "could not publish a fire, retrying");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(delay) => {}
+                }
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
 }
 
 /// Cancels `shutdown` on SIGTERM or SIGINT.

@@ -4,6 +4,7 @@ pub mod deployments;
 pub mod executions;
 pub mod functions;
 pub mod outbox;
+pub mod schedules;
 pub mod schema;
 
 use ::deadpool::Runtime;

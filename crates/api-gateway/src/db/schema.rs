@@ -102,3 +102,26 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(functions, deployments, executions, outbox);
+
+diesel::table! {
+    schedule_slots (project_id, function_id, slot) {
+        project_id -> Text,
+        function_id -> Text,
+        slot -> Timestamptz,
+        status -> Text,
+        execution_id -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    scheduled_requests (project_id, execution_id) {
+        project_id -> Text,
+        execution_id -> Text,
+        function_id -> Text,
+        method -> Text,
+        path -> Text,
+        headers -> Jsonb,
+        body -> Text,
+    }
+}

@@ -3,6 +3,7 @@ pub mod deployments;
 pub mod executions;
 pub mod functions;
 pub mod health;
+pub mod internal;
 
 use crate::db::functions::FunctionRow;
 use crate::error::ApiError;
@@ -50,8 +51,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 )
                 .service(
                     resource("/{functionId}/executions/{executionId}")
-                        .route(web::get().to(executions::get::handler)),
+                        .route(web::get().to(executions::get::handler))
+                        .route(web::delete().to(executions::delete::handler)),
                 ),
+        )
+        .service(
+            resource("/v1/internal/schedules")
+                .route(web::get().to(internal::schedules::handler)),
+        )
+        .service(
+            resource("/v1/internal/functions/{functionId}/schedule-slots")
+                .route(web::get().to(internal::schedule_slots::handler)),
         );
 }
 

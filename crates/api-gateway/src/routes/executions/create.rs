@@ -24,6 +24,14 @@ pub async fn handler(
 ) -> Result<HttpResponse, ApiError> {
     // Pre-checks in the order of spec 7.1.
     let request = params.validate()?;
+    let scheduled_at = match &request.scheduled_at {
+        Some(raw) => Some(crate::schedules::check_scheduled_at(
+            raw,
+            Utc::now(),
+            state.settings.schedules.min_scheduled_at_seconds,
+        )?),
+        None => None,
+    };
     let mut conn = state.pool.get().await?;
     let function = super::super::load_function(&mut conn, &auth.project_id, &path).await?;
     if auth.caller != Caller::Key && !function.enabled {
@@ -106,6 +114,32 @@ pub async fn handler(
         scheduled_at: None,
         timeout_seconds: function.timeout,
     };
+
+    if let Some(at) = scheduled_at {
+        // Stored as `scheduled`; the scheduler fires it at `at` and the gateway then queues it
+        // like an async execution (crate::schedules).
+        let mut row = row;
+        row.status = crate::db::schedules::SCHEDULED.into();
+        row.trigger = "schedule".into();
+        row.scheduled_at = Some(at);
+        let stored = crate::db::schedules::ScheduledRequestRow {
+            project_id: row.project_id.clone(),
+            execution_id: row.id.clone(),
+            function_id: row.function_id.clone(),
+            method: request.method.clone(),
+            path: request.path.clone(),
+            headers: serde_json::to_value(&request.headers).unwrap_or_default(),
+            body: request.body.clone(),
+        };
+        crate::db::schedules::insert_scheduled(&mut conn, &row, &stored).await?;
+        crate::schedules::announce(&state.publisher, &row.project_id, &row.function_id, "execution")
+            .await;
+        tracing::info!(function.id = %function.id, execution.id = %execution_id, %at, "execution scheduled");
+        return Ok(super::super::json(
+            StatusCode::ACCEPTED,
+            wire::Execution::from(row),
+        ));
+    }
 
     if request.is_async {
         executions::insert_with_job(

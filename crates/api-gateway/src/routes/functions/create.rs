@@ -56,6 +56,7 @@ pub async fn handler(
         return Err(ApiError::FunctionAlreadyExists);
     }
     tracing::info!(function.id = %row.id, "function created");
+    crate::schedules::announce(&state.publisher, &row.project_id, &row.id, "create").await;
     Ok(super::super::json(
         StatusCode::CREATED,
         wire::Function::from(row),

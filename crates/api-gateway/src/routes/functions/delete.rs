@@ -16,6 +16,7 @@ pub async fn handler(
         .await?
         .ok_or(ApiError::FunctionNotFound)?;
     tracing::info!(function.id = %path, files = files.len(), "function deleted");
+    crate::schedules::announce(&state.publisher, &auth.project_id, &path, "delete").await;
     let store = state.store.clone();
     state.tasks.spawn(async move {
         for key in files {

@@ -21,6 +21,7 @@ pub async fn handler(
         .await?
         .ok_or(ApiError::FunctionNotFound)?;
     tracing::info!(function.id = %updated.id, "function updated");
+    crate::schedules::announce(&state.publisher, &updated.project_id, &updated.id, "update").await;
     Ok(super::super::json(
         StatusCode::OK,
         wire::Function::from(updated),

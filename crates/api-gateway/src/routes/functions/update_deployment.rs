@@ -46,6 +46,7 @@ pub async fn handler(
     .await?
     .ok_or(ApiError::FunctionNotFound)?;
     tracing::info!(function.id = %function.id, deployment.id = %deployment.id, "deployment activated");
+    crate::schedules::announce(&state.publisher, &auth.project_id, &function.id, "deployment").await;
     Ok(super::super::json(
         StatusCode::OK,
         wire::Function::from(updated),
