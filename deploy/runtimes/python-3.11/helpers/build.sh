@@ -15,8 +15,9 @@ if [ ! -d "$SRC" ] || [ -z "$(ls -A "$SRC" 2>/dev/null)" ]; then
   exit 1
 fi
 
-rm -rf "$BUILD"
+# Empty it rather than remove it: in a sandbox it is a mount point (read-only root filesystem).
 mkdir -p "$BUILD"
+find "$BUILD" -mindepth 1 -maxdepth 1 -exec rm -rf {} +
 cp -a "$SRC/." "$BUILD/"
 rm -f "$BUILD/code.tar.gz"
 cd "$BUILD"
