@@ -468,6 +468,8 @@ def enforced_headers():
 
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # headers and body are separate writes: without TCP_NODELAY, Nagle + delayed ACK add ~40 ms
+    disable_nagle_algorithm = True
     server_version = "fnplat-python"
     sys_version = ""
 
