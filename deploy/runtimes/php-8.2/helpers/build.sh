@@ -14,8 +14,9 @@ if [ ! -d "$SRC" ] || [ -z "$(ls -A "$SRC" 2>/dev/null)" ]; then
   exit 1
 fi
 
-rm -rf "$BUILD"
+# Empty (not remove) the build dir: under the sandbox it is a mount point of a read-only root fs.
 mkdir -p "$BUILD"
+find "$BUILD" -mindepth 1 -maxdepth 1 -exec rm -rf {} +
 cp -a "$SRC/." "$BUILD/"
 rm -f "$BUILD/code.tar.gz"
 cd "$BUILD"
