@@ -55,7 +55,8 @@ fi
 # --- RabbitMQ ---------------------------------------------------------------------------
 if ! rabbitmq-diagnostics -q ping >/dev/null 2>&1; then
   log "starting RabbitMQ"
-  setsid rabbitmq-server </dev/null >"$LOG_DIR/rabbitmq.log" 2>&1 &
+  # AMQP on loopback only: sandbox containers must not reach it through a host address.
+  RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 setsid rabbitmq-server </dev/null >"$LOG_DIR/rabbitmq.log" 2>&1 &
   for _ in $(seq 1 120); do
     rabbitmq-diagnostics -q ping >/dev/null 2>&1 && break
     sleep 1
@@ -78,6 +79,30 @@ if ! docker info >/dev/null 2>&1; then
     sleep 0.5
   done
   docker info >/dev/null 2>&1 || { log "dockerd did not start"; tail -30 "$LOG_DIR/dockerd.log"; exit 1; }
+fi
+
+# --- Sandbox network ---------------------------------------------------------------------
+# Build and runtime containers join this network (ICC off) and reach the internet through NAT, but
+# nothing on the host itself (PostgreSQL, RabbitMQ, Erlang distribution, the platform's ports,
+# a TCP Docker API): every new connection from its bridge to a host address is dropped. The
+# workers create the network too when missing (same name/bridge); the firewall is this script's.
+SANDBOX_NETWORK=${FNPLAT_SANDBOX_NETWORK:-fnplat-sandbox}
+SANDBOX_BRIDGE=${FNPLAT_SANDBOX_BRIDGE:-fnplat-sbx0}
+if ! docker network inspect "$SANDBOX_NETWORK" >/dev/null 2>&1; then
+  docker network create --driver bridge --label fnplat.role=sandbox-network \
+    -o com.docker.network.bridge.enable_icc=false \
+    -o com.docker.network.bridge.name="$SANDBOX_BRIDGE" "$SANDBOX_NETWORK" >/dev/null
+fi
+if command -v iptables >/dev/null 2>&1; then
+  iptables -N FNPLAT-SANDBOX 2>/dev/null || true
+  iptables -F FNPLAT-SANDBOX
+  iptables -A FNPLAT-SANDBOX -m conntrack --ctstate ESTABLISHED,RELATED -j RETURN
+  iptables -A FNPLAT-SANDBOX -p tcp -j REJECT --reject-with tcp-reset
+  iptables -A FNPLAT-SANDBOX -j DROP
+  iptables -C INPUT -i "$SANDBOX_BRIDGE" -j FNPLAT-SANDBOX 2>/dev/null ||
+    iptables -I INPUT -i "$SANDBOX_BRIDGE" -j FNPLAT-SANDBOX
+else
+  log "WARNING: iptables not found; sandbox containers can reach host services on non-loopback addresses"
 fi
 
 log "PostgreSQL on 127.0.0.1:$pg_port, RabbitMQ on 127.0.0.1:5672, Docker engine up"

@@ -19,7 +19,19 @@ use tokio_util::sync::CancellationToken;
 /// Where the source tarball is put inside the build container.
 const SOURCE_IN_CONTAINER: &str = "/tmp/code.tar.gz";
 /// Where `helpers/build.sh` leaves the output tarball.
-const OUTPUT_IN_CONTAINER: &str = "/mnt/code/code.tar.gz";
+pub const OUTPUT_IN_CONTAINER: &str = "/mnt/code/code.tar.gz";
+/// Its file name inside `/mnt/code`.
+const OUTPUT_FILE: &str = "code.tar.gz";
+/// Most processes and threads in one build container.
+pub const BUILD_PIDS_LIMIT: i64 = 1024;
+/// Build container paths that are writable: each is a per-build host directory (the root
+/// filesystem is read-only; a tmpfs would charge `node_modules` to the build's memory and would
+/// be gone before the output can be read).
+const WRITABLE_IN_CONTAINER: [(&str, &str); 3] = [
+    ("code", "/mnt/code"),
+    ("build", "/usr/local/build"),
+    ("tmp", "/tmp"),
+];
 /// Build containers get at least this much memory, like Appwrite.
 const MIN_BUILD_MEMORY_MB: u32 = 1024;
 /// How long a cancellation is remembered for jobs that arrive after it.
@@ -35,11 +47,17 @@ pub struct BuilderConfig {
     pub log_interval: Duration,
     pub default_timeout_seconds: u32,
     pub max_build_size: u64,
+    /// Host directory holding one sub-directory per running build (bind-mounted into it).
+    pub work_dir: std::path::PathBuf,
+    /// Docker network build containers join (None = the default bridge).
+    pub network: Option<String>,
 }
 
 impl Default for BuilderConfig {
     fn default() -> Self {
         Self {
+            work_dir: std::path::PathBuf::from(crate::settings::DEFAULT_WORK_DIR),
+            network: None,
             ca_bundle: None,
             log_interval: Duration::from_millis(500),
             default_timeout_seconds: 900,
@@ -94,6 +112,9 @@ pub fn build_env(job: &BuildJob, with_ca_bundle: bool) -> Vec<(String, String)> 
         "OPEN_RUNTIMES_ENTRYPOINT".to_owned(),
         job.entrypoint.clone(),
     );
+    // The image's HOME and npm cache are not writable by the sandbox user; /tmp is.
+    env.insert("HOME".to_owned(), "/tmp".to_owned());
+    env.insert("npm_config_cache".to_owned(), "/tmp/.npm".to_owned());
     if with_ca_bundle {
         for key in ["NODE_EXTRA_CA_CERTS", "npm_config_cafile", "PIP_CERT"] {
             env.insert(
@@ -361,12 +382,19 @@ impl Builder {
         if let Err(err) = self.sandbox.remove(&name).await {
             return Outcome::Retry(format!("could not remove leftover build container: {err}"));
         }
+        let host_dir = self.config.work_dir.join(&name);
+        if let Err(err) = prepare_build_dir(&host_dir, &source).await {
+            return Outcome::Retry(format!(
+                "could not prepare the build directory {}: {err}",
+                host_dir.display()
+            ));
+        }
         let mut logs = LogBuffer::default();
         let result = self
             .run_container(
                 &name,
                 job,
-                source,
+                &host_dir,
                 &mut logs,
                 &mut reporter,
                 cancel,
@@ -375,6 +403,9 @@ impl Builder {
             .await;
         if let Err(err) = self.sandbox.remove(&name).await {
             tracing::warn!(error = %err, container = %name, "could not remove build container");
+        }
+        if let Err(err) = tokio::fs::remove_dir_all(&host_dir).await {
+            tracing::warn!(error = %err, dir = %host_dir.display(), "could not remove build directory");
         }
         logs.finish();
         match result {
@@ -403,7 +434,7 @@ impl Builder {
         }
     }
 
-    fn spec(&self, name: &str, job: &BuildJob) -> ContainerSpec {
+    fn spec(&self, name: &str, job: &BuildJob, host_dir: &std::path::Path) -> ContainerSpec {
         let mut labels = HashMap::new();
         labels.insert(sandbox::LABEL_ROLE.to_owned(), "build".to_owned());
         labels.insert(
@@ -412,12 +443,16 @@ impl Builder {
         );
         labels.insert("fnplat.project".to_owned(), job.project_id.clone());
         labels.insert("fnplat.function".to_owned(), job.function_id.clone());
-        let binds = self
-            .config
-            .ca_bundle
+        let mut binds: Vec<String> = WRITABLE_IN_CONTAINER
             .iter()
-            .map(|host| format!("{host}:{}:ro", crate::settings::CONTAINER_CA_BUNDLE))
+            .map(|(sub, path)| format!("{}:{path}", host_dir.join(sub).display()))
             .collect();
+        binds.extend(
+            self.config
+                .ca_bundle
+                .iter()
+                .map(|host| format!("{host}:{}:ro", crate::settings::CONTAINER_CA_BUNDLE)),
+        );
         ContainerSpec {
             name: name.to_owned(),
             image: job.image.clone(),
@@ -429,6 +464,10 @@ impl Builder {
             binds,
             publish: None,
             working_dir: None,
+            user: Some(sandbox::SANDBOX_USER.to_owned()),
+            tmpfs: Vec::new(),
+            pids_limit: BUILD_PIDS_LIMIT,
+            network: self.config.network.clone(),
         }
     }
 
@@ -437,13 +476,13 @@ impl Builder {
         &self,
         name: &str,
         job: &BuildJob,
-        source: Bytes,
+        host_dir: &std::path::Path,
         logs: &mut LogBuffer,
         reporter: &mut Reporter<'_>,
         cancel: &CancellationToken,
         shutdown: &CancellationToken,
     ) -> Result<Terminal, Interrupted> {
-        let spec = self.spec(name, job);
+        let spec = self.spec(name, job, host_dir);
         let id = match self.sandbox.create(&spec).await {
             Ok(id) => id,
             Err(SandboxError::ImageNotFound(image)) => {
@@ -453,9 +492,6 @@ impl Builder {
             }
             Err(err) => return Err(err.into()),
         };
-        self.sandbox
-            .upload_file(&id, SOURCE_IN_CONTAINER, &source)
-            .await?;
         if let Err(err) = reporter.status(BuildStatus::Building).await {
             return Err(Interrupted::Transient(format!(
                 "could not publish the building event: {err}"
@@ -517,14 +553,20 @@ impl Builder {
                 "Build command exited with code {code}."
             )));
         }
-        let output = match self.sandbox.download_file(&id, OUTPUT_IN_CONTAINER).await {
+        // OUTPUT_IN_CONTAINER, read from the host side of its bind mount.
+        let output_file = host_dir.join("code").join(OUTPUT_FILE);
+        let output = match tokio::fs::read(&output_file).await {
             Ok(bytes) => bytes,
-            Err(SandboxError::FileNotFound(_)) => {
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(Terminal::Failed(
                     "Build finished without an output archive.".to_owned(),
                 ));
             }
-            Err(err) => return Err(err.into()),
+            Err(err) => {
+                return Err(Interrupted::Transient(format!(
+                    "reading the build output failed: {err}"
+                )))
+            }
         };
         let size = output.len() as u64;
         if size > self.config.max_build_size {
@@ -543,6 +585,27 @@ impl Builder {
             ))),
         }
     }
+}
+
+/// A fresh per-build host directory with the writable sub-directories (owned by the sandbox
+/// user) and the source tarball at what the container sees as `/tmp/code.tar.gz`.
+async fn prepare_build_dir(host_dir: &std::path::Path, source: &[u8]) -> std::io::Result<()> {
+    match tokio::fs::remove_dir_all(host_dir).await {
+        Ok(()) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => return Err(err),
+    }
+    let dir = host_dir.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        for (sub, _) in WRITABLE_IN_CONTAINER {
+            sandbox::prepare_host_dir(&dir.join(sub))?;
+        }
+        Ok::<_, std::io::Error>(())
+    })
+    .await
+    .map_err(std::io::Error::other)??;
+    let file_name = SOURCE_IN_CONTAINER.trim_start_matches("/tmp/");
+    tokio::fs::write(host_dir.join("tmp").join(file_name), source).await
 }
 
 #[cfg(test)]

@@ -72,7 +72,17 @@ pub async fn build(settings: Settings) -> Result<App, Error> {
         log_interval: Duration::from_millis(settings.log_interval_ms.max(50)),
         default_timeout_seconds: settings.default_timeout_seconds.max(1),
         max_build_size: settings.max_build_size,
+        work_dir: settings.work_dir.clone().into(),
+        network: settings.docker.network().map(str::to_owned),
     };
+    if let Some(network) = settings.docker.network() {
+        if let Err(err) = sandbox
+            .ensure_network(network, settings.docker.bridge.trim())
+            .await
+        {
+            tracing::warn!(error = %err, network, "could not create the sandbox network; builds will fail until it exists");
+        }
+    }
     let events = Arc::new(events::QueueEvents::new(publisher.clone()));
     let builder = Arc::new(Builder::new(sandbox, store, events, config));
     Ok(App {

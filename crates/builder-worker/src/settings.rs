@@ -26,6 +26,17 @@ pub struct Settings {
     /// Largest accepted build output in bytes (`BUILDER__MAX_BUILD_SIZE`).
     #[serde(default = "default_max_build_size")]
     pub max_build_size: u64,
+    /// Host directory for per-build working directories bind-mounted into build containers
+    /// (`BUILDER__WORK_DIR`). Must be a path of the Docker host.
+    #[serde(default = "default_work_dir")]
+    pub work_dir: String,
+}
+
+/// Default of `BUILDER__WORK_DIR`.
+pub const DEFAULT_WORK_DIR: &str = "/var/lib/fnplat/builder";
+
+fn default_work_dir() -> String {
+    DEFAULT_WORK_DIR.to_owned()
 }
 
 impl Default for Settings {
@@ -39,6 +50,7 @@ impl Default for Settings {
             log_interval_ms: default_log_interval_ms(),
             default_timeout_seconds: default_timeout_seconds(),
             max_build_size: default_max_build_size(),
+            work_dir: default_work_dir(),
         }
     }
 }

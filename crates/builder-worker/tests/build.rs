@@ -52,8 +52,14 @@ async fn spawn_builder() -> TestBuilder {
     let config = BuilderConfig {
         ca_bundle: Path::new(ca).is_file().then(|| ca.to_owned()),
         log_interval: Duration::from_millis(200),
+        work_dir: dir.path().join("work"),
+        network: Some(sandbox::DEFAULT_NETWORK.to_owned()),
         ..Default::default()
     };
+    sandbox
+        .ensure_network(sandbox::DEFAULT_NETWORK, sandbox::DEFAULT_BRIDGE)
+        .await
+        .expect("sandbox network");
     let builder = Arc::new(Builder::new(
         sandbox.clone(),
         store.clone(),
@@ -454,4 +460,104 @@ async fn app_serves_health_endpoints_and_stops_on_shutdown() {
         .await
         .expect("stops in time");
     assert!(stopped.expect("join").is_ok());
+}
+
+#[tokio::test]
+async fn build_containers_are_sandboxed() {
+    let t = spawn_builder().await;
+    let job = t
+        .job(Some("node-probe"), "node build-probe.js && sleep 2")
+        .await;
+    let builder = t.builder.clone();
+    let build_job = job.clone();
+    let build =
+        tokio::spawn(async move { builder.handle(build_job, &CancellationToken::new()).await });
+
+    // Inspect the container while the build runs.
+    let mut inspected = None;
+    for _ in 0..200 {
+        let list = t
+            .sandbox
+            .list_labelled(&[
+                ("fnplat.role", "build"),
+                ("fnplat.deployment", &job.deployment_id),
+            ])
+            .await
+            .expect("list");
+        if let Some(c) = list.first() {
+            if let Ok(info) = t.sandbox.inspect(&c.id).await {
+                inspected = Some(info);
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let info = inspected.expect("the build container was seen");
+    let host = info.host_config.expect("host config");
+    assert_eq!(host.readonly_rootfs, Some(true));
+    assert_eq!(host.cap_drop, Some(vec!["ALL".to_owned()]));
+    assert_eq!(
+        host.security_opt,
+        Some(vec!["no-new-privileges".to_owned()])
+    );
+    assert_eq!(
+        host.pids_limit,
+        Some(builder_worker::build::BUILD_PIDS_LIMIT)
+    );
+    // max(spec memory, 1024 MB) like Appwrite; CPUs from the specification.
+    assert_eq!(host.memory, Some(1024 * 1024 * 1024));
+    assert_eq!(host.nano_cpus, Some(1_000_000_000));
+    assert_eq!(host.network_mode.as_deref(), Some(sandbox::DEFAULT_NETWORK));
+    let binds = host.binds.unwrap_or_default();
+    assert!(
+        binds.iter().all(|b| !b.contains("docker.sock")),
+        "{binds:?}"
+    );
+    assert_eq!(
+        info.config.expect("config").user.as_deref(),
+        Some(sandbox::SANDBOX_USER)
+    );
+
+    assert_eq!(build.await.expect("join"), Outcome::Ack);
+    let ready = t.terminal(&job.deployment_id);
+    assert_eq!(
+        BuildStatus::try_from(ready.status).ok(),
+        Some(BuildStatus::Ready),
+        "logs: {}",
+        ready.logs
+    );
+    let line = ready
+        .logs
+        .lines()
+        .find_map(|l| l.strip_prefix("probe "))
+        .unwrap_or_else(|| panic!("probe line in logs: {}", ready.logs));
+    let probe: serde_json::Value = serde_json::from_str(line).expect("probe json");
+    assert_eq!(probe["uid"], 1000, "{probe}");
+    assert_eq!(probe["capEff"], "0000000000000000", "{probe}");
+    assert_eq!(probe["noNewPrivs"], "1", "{probe}");
+    assert_eq!(probe["pidsMax"], "1024", "{probe}");
+    assert_eq!(probe["writeEtc"], "EROFS", "{probe}");
+    assert_eq!(probe["writeTmp"], "ok", "{probe}");
+    assert_eq!(probe["writeBuild"], "ok", "{probe}");
+    for target in [
+        "gateway:5672",
+        "gateway:5432",
+        "docker0:5672",
+        "docker.sock",
+    ] {
+        let outcome = probe[target].as_str().unwrap_or("missing");
+        assert!(
+            outcome != "open" && outcome != "missing",
+            "{target} must be unreachable from a build: {probe}"
+        );
+    }
+    t.assert_no_container(&job).await;
+    assert!(
+        !t._dir
+            .path()
+            .join("work")
+            .join(builder_worker::build::container_name(&job))
+            .exists(),
+        "the build directory is removed"
+    );
 }

@@ -101,7 +101,16 @@ pub async fn build(settings: Settings) -> Result<App, Error> {
         node: settings.node_name(),
         host_ip: settings.runtime_host.clone(),
         idle_timeout: Duration::from_secs(settings.idle_timeout_seconds.max(1)),
+        network: settings.docker.network().map(str::to_owned),
     };
+    if let Some(network) = settings.docker.network() {
+        if let Err(err) = sandbox
+            .ensure_network(network, settings.docker.bridge.trim())
+            .await
+        {
+            tracing::warn!(error = %err, network, "could not create the runtime network; cold starts will fail until it exists");
+        }
+    }
     let pool = Arc::new(Pool::new(sandbox, store, runtime_http_client()?, config));
     let results = Arc::new(results::QueueResults::new(publisher.clone()));
     let executor = Arc::new(Executor::new(pool, results));

@@ -19,6 +19,15 @@ pub const RUNTIME_PORT: &str = "3000/tcp";
 const CODE_IN_CONTAINER: &str = "/mnt/code/code.tar.gz";
 /// Where the per-container log directory is mounted.
 const LOGS_IN_CONTAINER: &str = "/mnt/logs";
+/// Where `helpers/start.sh` extracts the build (a tmpfs: the root filesystem is read-only).
+const FUNCTION_IN_CONTAINER: &str = "/usr/local/server/src/function";
+/// The writable scratch directory of a runtime container (tmpfs).
+const TMP_IN_CONTAINER: &str = "/tmp";
+/// Most processes and threads in one runtime container.
+pub const RUNTIME_PIDS_LIMIT: i64 = 256;
+/// tmpfs size bound when the specification sets no memory limit (tmpfs pages are charged to the
+/// container's memory limit anyway).
+const DEFAULT_TMPFS_MB: u64 = 512;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ColdStartError {
@@ -47,6 +56,8 @@ pub struct PoolConfig {
     /// Host IP runtime ports are published on and called at.
     pub host_ip: String,
     pub idle_timeout: Duration,
+    /// Docker network runtime containers join (None = the default bridge).
+    pub network: Option<String>,
 }
 
 /// One warm runtime container.
@@ -57,6 +68,8 @@ pub struct Runtime {
     pub port: u16,
     pub secret: String,
     pub logs_dir: PathBuf,
+    /// Host directory of this container (logs dir, build output file).
+    host_dir: PathBuf,
     pub base_url: String,
     last_used_ms: AtomicI64,
     in_flight: AtomicUsize,
@@ -129,7 +142,32 @@ pub fn runtime_env(job: &ExecutionJob, secret: &str) -> Vec<(String, String)> {
     env.insert("OPEN_RUNTIMES_CPUS".to_owned(), format_cpus(job.cpus));
     env.insert("OPEN_RUNTIMES_MEMORY".to_owned(), job.memory_mb.to_string());
     env.insert("CI".to_owned(), "true".to_owned());
+    // The image's HOME is not writable by the sandbox user; /tmp is.
+    env.insert("HOME".to_owned(), TMP_IN_CONTAINER.to_owned());
     env.into_iter().collect()
+}
+
+/// The writable paths of a runtime container: `/tmp` and the function directory, tmpfs bounded
+/// by the function's memory.
+pub fn runtime_tmpfs(memory_mb: u64) -> Vec<(String, String)> {
+    let size = if memory_mb == 0 {
+        DEFAULT_TMPFS_MB
+    } else {
+        memory_mb
+    };
+    vec![
+        (
+            TMP_IN_CONTAINER.to_owned(),
+            format!("rw,exec,nosuid,nodev,size={size}m,mode=1777"),
+        ),
+        (
+            FUNCTION_IN_CONTAINER.to_owned(),
+            format!(
+                "rw,exec,nosuid,nodev,size={size}m,mode=0755,uid={uid},gid={uid}",
+                uid = sandbox::SANDBOX_UID
+            ),
+        ),
+    ]
 }
 
 fn format_cpus(cpus: f64) -> String {
@@ -237,21 +275,21 @@ impl Pool {
             .rev()
             .collect();
         let name = format!("fnplat-rt-{}-{}", short_instance, name_fragment(key));
-        let logs_dir = self.config.work_dir.join(&name);
+        let host_dir = self.config.work_dir.join(&name);
         let started = Instant::now();
         let result =
-            tokio::time::timeout_at(deadline, self.start_container(job, &name, &logs_dir)).await;
+            tokio::time::timeout_at(deadline, self.start_container(job, &name, &host_dir)).await;
         match result {
             Ok(Ok(runtime)) => {
                 tracing::info!(container = %name, ms = started.elapsed().as_millis() as u64, "runtime cold-started");
                 Ok(Arc::new(runtime))
             }
             Ok(Err(err)) => {
-                self.cleanup(&name, &logs_dir).await;
+                self.cleanup(&name, &host_dir).await;
                 Err(err)
             }
             Err(_) => {
-                self.cleanup(&name, &logs_dir).await;
+                self.cleanup(&name, &host_dir).await;
                 Err(ColdStartError::TimedOut)
             }
         }
@@ -261,7 +299,7 @@ impl Pool {
         &self,
         job: &ExecutionJob,
         name: &str,
-        logs_dir: &std::path::Path,
+        host_dir: &std::path::Path,
     ) -> Result<Runtime, ColdStartError> {
         let code = match storage::get(self.store.as_ref(), &job.build_path).await {
             Ok(bytes) => bytes,
@@ -270,10 +308,17 @@ impl Pool {
         };
         // A leftover of this name (an earlier attempt) would block the create.
         self.sandbox.remove(name).await?;
-        tokio::fs::create_dir_all(logs_dir)
+        let logs_dir = host_dir.join("logs");
+        tokio::fs::create_dir_all(&logs_dir)
             .await
             .map_err(ColdStartError::LogsDir)?;
-        set_world_writable(logs_dir)
+        set_world_writable(&logs_dir)
+            .await
+            .map_err(ColdStartError::LogsDir)?;
+        // The build output is bind-mounted read-only (an upload into a read-only root filesystem
+        // is refused); `helpers/start.sh` extracts it into the function tmpfs.
+        let code_file = host_dir.join("code.tar.gz");
+        tokio::fs::write(&code_file, &code)
             .await
             .map_err(ColdStartError::LogsDir)?;
         let secret = new_secret();
@@ -302,14 +347,18 @@ impl Pool {
             labels,
             memory_mb: u64::from(job.memory_mb),
             cpus: job.cpus,
-            binds: vec![format!("{}:{LOGS_IN_CONTAINER}", logs_dir.display())],
+            binds: vec![
+                format!("{}:{LOGS_IN_CONTAINER}", logs_dir.display()),
+                format!("{}:{CODE_IN_CONTAINER}:ro", code_file.display()),
+            ],
             publish: Some((RUNTIME_PORT.to_owned(), self.config.host_ip.clone())),
             working_dir: Some("/usr/local/server".to_owned()),
+            user: Some(sandbox::SANDBOX_USER.to_owned()),
+            tmpfs: runtime_tmpfs(u64::from(job.memory_mb)),
+            pids_limit: RUNTIME_PIDS_LIMIT,
+            network: self.config.network.clone(),
         };
         let id = self.sandbox.create(&spec).await?;
-        self.sandbox
-            .upload_file(&id, CODE_IN_CONTAINER, &code)
-            .await?;
         self.sandbox.start(&id).await?;
         let port = self.sandbox.host_port(&id, RUNTIME_PORT).await?;
         let base_url = format!("http://{}:{port}", self.config.host_ip);
@@ -319,7 +368,8 @@ impl Pool {
             name: name.to_owned(),
             port,
             secret,
-            logs_dir: logs_dir.to_path_buf(),
+            logs_dir,
+            host_dir: host_dir.to_path_buf(),
             base_url,
             last_used_ms: AtomicI64::new(sandbox::now_unix_ms()),
             in_flight: AtomicUsize::new(0),
@@ -354,20 +404,20 @@ impl Pool {
         }
     }
 
-    async fn cleanup(&self, name: &str, logs_dir: &std::path::Path) {
+    async fn cleanup(&self, name: &str, host_dir: &std::path::Path) {
         if let Err(err) = self.sandbox.remove(name).await {
             tracing::warn!(error = %err, container = %name, "could not remove runtime container");
         }
-        if let Err(err) = tokio::fs::remove_dir_all(logs_dir).await {
+        if let Err(err) = tokio::fs::remove_dir_all(host_dir).await {
             if err.kind() != std::io::ErrorKind::NotFound {
-                tracing::warn!(error = %err, dir = %logs_dir.display(), "could not remove runtime log dir");
+                tracing::warn!(error = %err, dir = %host_dir.display(), "could not remove runtime dir");
             }
         }
     }
 
     async fn remove_runtime(&self, runtime: &Runtime) {
         runtime.dead.store(true, Ordering::Relaxed);
-        self.cleanup(&runtime.name, &runtime.logs_dir).await;
+        self.cleanup(&runtime.name, &runtime.host_dir).await;
     }
 
     /// Marks a runtime unhealthy (timed out, connection failed): it is removed now and the next
@@ -387,7 +437,7 @@ impl Pool {
                 }
             }
         }
-        self.cleanup(&runtime.name, &runtime.logs_dir).await;
+        self.cleanup(&runtime.name, &runtime.host_dir).await;
     }
 
     /// Removes runtimes idle longer than the idle timeout; returns how many were removed.

@@ -41,7 +41,9 @@ impl ResultSink for QueueResults {
             correlation_id: correlation_id.map(str::to_owned),
             ..Default::default()
         };
-        self.publisher.publish_optional("", reply_to, result, &opts).await
+        self.publisher
+            .publish_optional("", reply_to, result, &opts)
+            .await
     }
 
     async fn persist(&self, result: &ExecutionResult) -> Result<(), QueueError> {

@@ -71,7 +71,12 @@ async fn spawn_executor(idle_timeout: Duration) -> TestExecutor {
         node: unique("test-node-"),
         host_ip: "127.0.0.1".into(),
         idle_timeout,
+        network: Some(sandbox::DEFAULT_NETWORK.to_owned()),
     };
+    sandbox
+        .ensure_network(sandbox::DEFAULT_NETWORK, sandbox::DEFAULT_BRIDGE)
+        .await
+        .expect("sandbox network");
     let http = executor_worker::runtime_http_client().expect("http client");
     let pool = Arc::new(Pool::new(sandbox.clone(), store.clone(), http, config));
     let results = Arc::new(MemoryResults::default());
@@ -90,10 +95,15 @@ async fn spawn_executor(idle_timeout: Duration) -> TestExecutor {
 impl TestExecutor {
     /// Stores a hand-made build output (what helpers/build.sh produces) and returns a job for it.
     async fn deployment(&self) -> ExecutionJob {
+        self.deployment_with(INDEX_JS).await
+    }
+
+    /// Like [`Self::deployment`] with other function code as `index.js`.
+    async fn deployment_with(&self, code: &str) -> ExecutionJob {
         let deployment = unique("dep");
         let build_path = format!("builds/ptest/ftest/{deployment}.tar.gz");
         let tarball = sandbox::archive::tar_gz(&[
-            ("index.js", INDEX_JS.as_bytes()),
+            ("index.js", code.as_bytes()),
             (".open-runtimes", b"OPEN_RUNTIMES_ENTRYPOINT=index.js\n"),
         ])
         .expect("tarball");
@@ -247,7 +257,12 @@ async fn sync_execution_cold_then_warm_reuses_the_container() {
         "the warm call reused the container"
     );
     // Log files are deleted once read.
-    let logs_dir = t._dir.path().join("work").join(&second[0].name);
+    let logs_dir = t
+        ._dir
+        .path()
+        .join("work")
+        .join(&second[0].name)
+        .join("logs");
     let leftover: Vec<_> = std::fs::read_dir(&logs_dir).expect("logs dir").collect();
     assert!(leftover.is_empty(), "log files deleted: {leftover:?}");
     t.cleanup().await;
@@ -571,4 +586,104 @@ async fn sync_reply_reaches_an_rpc_caller_over_rabbitmq() {
     let _ = consumer.await;
     let _ = channel.queue_delete(&queue_name, Default::default()).await;
     base.cleanup().await;
+}
+
+/// The sandbox probe function shared with the e2e suite.
+fn probe_code() -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/node-probe/index.js");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+async fn probe(t: &TestExecutor, job: &ExecutionJob, path: &str) -> serde_json::Value {
+    let mut j = next(job);
+    j.method = "GET".into();
+    j.path = path.into();
+    j.body = Vec::new();
+    let result = t.run(&j).await;
+    assert_eq!(
+        result.status_code,
+        200,
+        "{path}: errors {:?} body {:?}",
+        result.errors,
+        String::from_utf8_lossy(&result.body)
+    );
+    serde_json::from_slice(&result.body).expect("probe json")
+}
+
+#[tokio::test]
+async fn runtime_containers_are_sandboxed() {
+    let t = spawn_executor(Duration::from_secs(60)).await;
+    let job = t.deployment_with(&probe_code()).await;
+    let identity = probe(&t, &job, "/identity").await;
+
+    let containers = t.containers().await;
+    assert_eq!(containers.len(), 1);
+    let info = t.sandbox.inspect(&containers[0].id).await.expect("inspect");
+    let host = info.host_config.expect("host config");
+    assert_eq!(host.readonly_rootfs, Some(true));
+    assert_eq!(host.cap_drop, Some(vec!["ALL".to_owned()]));
+    assert_eq!(
+        host.security_opt,
+        Some(vec!["no-new-privileges".to_owned()])
+    );
+    assert_eq!(
+        host.pids_limit,
+        Some(executor_worker::pool::RUNTIME_PIDS_LIMIT)
+    );
+    assert_eq!(host.memory, Some(512 * 1024 * 1024));
+    assert_eq!(host.memory_swap, Some(512 * 1024 * 1024));
+    assert_eq!(host.nano_cpus, Some(1_000_000_000));
+    assert_eq!(host.network_mode.as_deref(), Some(sandbox::DEFAULT_NETWORK));
+    let tmpfs = host.tmpfs.expect("tmpfs mounts");
+    assert!(tmpfs.contains_key("/tmp"), "{tmpfs:?}");
+    assert!(
+        tmpfs.contains_key("/usr/local/server/src/function"),
+        "{tmpfs:?}"
+    );
+    let binds = host.binds.unwrap_or_default();
+    assert!(
+        binds.iter().all(|b| !b.contains("docker.sock")),
+        "no docker socket: {binds:?}"
+    );
+    assert!(
+        binds
+            .iter()
+            .any(|b| b.ends_with(":/mnt/code/code.tar.gz:ro")),
+        "{binds:?}"
+    );
+    let config = info.config.expect("config");
+    assert_eq!(config.user.as_deref(), Some(sandbox::SANDBOX_USER));
+
+    // What the function itself sees.
+    assert_eq!(identity["uid"], 1000, "{identity}");
+    assert_eq!(identity["gid"], 1000, "{identity}");
+    assert_eq!(identity["capEff"], "0000000000000000", "{identity}");
+    assert_eq!(identity["noNewPrivs"], "1", "{identity}");
+    assert_eq!(identity["pidsMax"], "256", "{identity}");
+    assert_eq!(identity["dockerSocket"], false, "{identity}");
+
+    let write = probe(&t, &job, "/write").await;
+    for outside in ["root", "etc", "server"] {
+        assert_eq!(write[outside], "EROFS", "{outside}: {write}");
+    }
+    assert_eq!(write["tmp"], "ok", "{write}");
+    assert_eq!(write["tmpRead"], "probe", "{write}");
+
+    let network = probe(&t, &job, "/network").await;
+    for target in [
+        "loopback:5432",
+        "loopback:5672",
+        "gateway:5432",
+        "gateway:5672",
+        "gateway:2375",
+        "docker0:5432",
+        "docker0:5672",
+        "docker.sock",
+    ] {
+        let outcome = network[target].as_str().unwrap_or("missing");
+        assert_ne!(outcome, "open", "{target} must be unreachable: {network}");
+        assert_ne!(outcome, "missing", "{target}: {network}");
+    }
+    t.cleanup().await;
 }

@@ -7,6 +7,7 @@ use bollard::container::{
     UploadToContainerOptions, WaitContainerOptions,
 };
 use bollard::models::{HostConfig, PortBinding};
+use bollard::network::{CreateNetworkOptions, InspectNetworkOptions};
 use bollard::Docker;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt, TryStreamExt};
@@ -70,7 +71,20 @@ pub struct ContainerSpec {
     /// A container TCP port (e.g. `3000/tcp`) to publish on `host_ip` with a random host port.
     pub publish: Option<(String, String)>,
     pub working_dir: Option<String>,
+    /// `uid:gid` (or a user name) the container's processes run as; None = the image's user.
+    pub user: Option<String>,
+    /// tmpfs mounts: container path and mount options (`rw,exec,size=64m,mode=1777`).
+    pub tmpfs: Vec<(String, String)>,
+    /// Most processes and threads in the container; 0 = no limit.
+    pub pids_limit: i64,
+    /// Docker network the container joins; None = the engine's default bridge.
+    pub network: Option<String>,
 }
+
+/// The capabilities every sandbox container drops.
+pub const CAP_DROP: &str = "ALL";
+/// The security option every sandbox container gets.
+pub const NO_NEW_PRIVILEGES: &str = "no-new-privileges";
 
 /// A container known to the engine.
 #[derive(Debug, Clone)]
@@ -121,8 +135,16 @@ impl Sandbox {
     /// Creates a container (not started) and returns its id.
     pub async fn create(&self, spec: &ContainerSpec) -> Result<String, SandboxError> {
         let env: Vec<String> = spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        // Every container is a sandbox: read-only root filesystem (writable paths are the
+        // spec's tmpfs and bind mounts), no capabilities, no privilege gain through setuid.
         let mut host_config = HostConfig {
             binds: Some(spec.binds.clone()),
+            readonly_rootfs: Some(true),
+            cap_drop: Some(vec![CAP_DROP.to_owned()]),
+            security_opt: Some(vec![NO_NEW_PRIVILEGES.to_owned()]),
+            tmpfs: (!spec.tmpfs.is_empty()).then(|| spec.tmpfs.iter().cloned().collect()),
+            pids_limit: (spec.pids_limit > 0).then_some(spec.pids_limit),
+            network_mode: spec.network.clone(),
             ..Default::default()
         };
         if spec.memory_mb > 0 {
@@ -156,6 +178,7 @@ impl Sandbox {
             env: Some(env),
             labels: Some(spec.labels.clone()),
             working_dir: spec.working_dir.clone(),
+            user: spec.user.clone(),
             exposed_ports,
             host_config: Some(host_config),
             ..Default::default()
@@ -170,6 +193,56 @@ impl Sandbox {
             .await
             .map_err(|e| SandboxError::from_create(e, &spec.image))?;
         Ok(created.id)
+    }
+
+    /// Creates the bridge network sandbox containers join, unless it exists: containers on it
+    /// cannot talk to each other (ICC off). Blocking their traffic to the host's own services is
+    /// the host firewall's job (`scripts/infra-up.sh`), keyed on `bridge_name`.
+    pub async fn ensure_network(&self, name: &str, bridge_name: &str) -> Result<(), SandboxError> {
+        match self
+            .docker
+            .inspect_network(name, None::<InspectNetworkOptions<String>>)
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(e) if is_not_found(&e) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let mut options = HashMap::new();
+        options.insert("com.docker.network.bridge.enable_icc", "false");
+        options.insert("com.docker.network.bridge.name", bridge_name);
+        let mut labels = HashMap::new();
+        labels.insert(crate::LABEL_ROLE, "sandbox-network");
+        let config = CreateNetworkOptions {
+            name,
+            check_duplicate: true,
+            driver: "bridge",
+            options,
+            labels,
+            ..Default::default()
+        };
+        match self.docker.create_network(config).await {
+            Ok(_) => Ok(()),
+            // Created concurrently by another worker.
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 409, ..
+            }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The engine's view of a container (tests, diagnostics).
+    pub async fn inspect(
+        &self,
+        container: &str,
+    ) -> Result<bollard::models::ContainerInspectResponse, SandboxError> {
+        match self.docker.inspect_container(container, None).await {
+            Ok(info) => Ok(info),
+            Err(e) if is_not_found(&e) => {
+                Err(SandboxError::ContainerNotFound(container.to_owned()))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Copies one file into the container (created or running) at the absolute `path`; parent

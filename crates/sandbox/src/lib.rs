@@ -23,6 +23,15 @@ pub const LABEL_EXECUTOR: &str = "fnplat.executor";
 /// Container label carrying the node (host) name of the executor that owns a runtime container.
 pub const LABEL_NODE: &str = "fnplat.node";
 
+/// The user sandbox containers run as (no entry in the image's passwd is needed).
+pub const SANDBOX_USER: &str = "1000:1000";
+/// Numeric uid/gid of [`SANDBOX_USER`], for host directories mounted into containers.
+pub const SANDBOX_UID: u32 = 1000;
+/// Default docker network of sandbox containers, and its bridge interface (firewalled by
+/// `scripts/infra-up.sh`).
+pub const DEFAULT_NETWORK: &str = "fnplat-sandbox";
+pub const DEFAULT_BRIDGE: &str = "fnplat-sbx0";
+
 /// Milliseconds since the Unix epoch.
 pub fn now_unix_ms() -> i64 {
     std::time::SystemTime::now()
@@ -32,11 +41,54 @@ pub fn now_unix_ms() -> i64 {
 }
 
 /// How a worker reaches the Docker engine (`<PREFIX>__DOCKER__HOST`).
-#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[derive(Clone, Debug, serde::Deserialize)]
 pub struct DockerSettings {
     /// `unix:///var/run/docker.sock`, `tcp://host:2375`, …; empty = the local default socket.
     #[serde(default)]
     pub host: String,
+    /// Network sandbox containers join (`<PREFIX>__DOCKER__NETWORK`), created (ICC off) when
+    /// missing; empty = the engine's default bridge.
+    #[serde(default = "default_network")]
+    pub network: String,
+    /// Bridge interface name used when the network is created (`<PREFIX>__DOCKER__BRIDGE`).
+    #[serde(default = "default_bridge")]
+    pub bridge: String,
+}
+
+impl Default for DockerSettings {
+    fn default() -> Self {
+        Self {
+            host: String::new(),
+            network: default_network(),
+            bridge: default_bridge(),
+        }
+    }
+}
+
+impl DockerSettings {
+    /// The network to use, None for the default bridge.
+    pub fn network(&self) -> Option<&str> {
+        Some(self.network.trim()).filter(|n| !n.is_empty())
+    }
+}
+
+fn default_network() -> String {
+    DEFAULT_NETWORK.to_owned()
+}
+
+fn default_bridge() -> String {
+    DEFAULT_BRIDGE.to_owned()
+}
+
+/// Makes a host directory that is bind-mounted into a sandbox container writable by the sandbox
+/// user: owned by it when this process may chown (root), else world-writable.
+pub fn prepare_host_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir)?;
+    if std::os::unix::fs::chown(dir, Some(SANDBOX_UID), Some(SANDBOX_UID)).is_err() {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777))?;
+    }
+    Ok(())
 }
 
 /// Incrementally decodes UTF-8 from byte chunks that may split a character.
