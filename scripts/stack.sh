@@ -108,6 +108,11 @@ service_env() {
       echo "GATEWAY__AUTH__PROJECT_ID=$PROJECT_ID"
       echo "GATEWAY__AUTH__API_KEY=$key"
       echo "GATEWAY__PUBLIC_ENDPOINT=$ENDPOINT"
+      # e2e: seconds-level CRON and near scheduledAt times, so the scheduler tests run in seconds.
+      if [ "$PROFILE" = e2e ]; then
+        echo "GATEWAY__SCHEDULES__ALLOW_SECONDS=true"
+        echo "GATEWAY__SCHEDULES__MIN_SCHEDULED_AT_SECONDS=5"
+      fi
       # Installed runtime images, as written by scripts/build-images.sh (one id per line).
       local rt_file=${FNPLAT_RUNTIMES_FILE:-/var/lib/fnplat/runtimes}
       if [ -s "$rt_file" ]; then echo "GATEWAY__RUNTIMES=$(grep -v '^$' "$rt_file" | paste -sd, -)"; fi
@@ -133,6 +138,9 @@ service_env() {
       echo "SCHEDULER__AMQP__URL=$AMQP_URL"
       echo "SCHEDULER__ADMIN__HOST=127.0.0.1"
       echo "SCHEDULER__ADMIN__PORT=$(admin_port scheduler)"
+      echo "SCHEDULER__GATEWAY__URL=http://127.0.0.1:$GATEWAY_PORT"
+      echo "SCHEDULER__GATEWAY__PROJECT_ID=$PROJECT_ID"
+      echo "SCHEDULER__GATEWAY__API_KEY=$key"
       ;;
   esac
 }
