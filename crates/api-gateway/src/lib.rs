@@ -5,6 +5,7 @@ pub mod consumers;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod format;
 pub mod jobs;
 pub mod outbox;
 pub mod params;

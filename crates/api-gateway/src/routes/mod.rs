@@ -3,6 +3,7 @@ pub mod deployments;
 pub mod executions;
 pub mod functions;
 pub mod health;
+pub mod proxy;
 pub mod internal;
 
 use crate::db::functions::FunctionRow;
@@ -13,6 +14,7 @@ use diesel_async::AsyncPgConnection;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/health/livez").route(web::get().to(health::livez)))
         .service(resource("/health/readyz").route(web::get().to(health::readyz)))
+        .service(resource("/v1/proxy/rules").route(web::get().to(proxy::rules::handler)))
         .service(
             web::scope("/v1/functions")
                 .service(

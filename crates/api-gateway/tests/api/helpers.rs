@@ -195,6 +195,8 @@ impl TestApp {
         builder
             .header("X-Appwrite-Project", PROJECT)
             .header("X-Appwrite-Key", API_KEY)
+            // The contract's baseline models; without the header the newest format is served.
+            .header("X-Appwrite-Response-Format", "1.9.5")
     }
 
     pub async fn get(&self, path: &str) -> Reply {

@@ -3,5 +3,6 @@
 //! other's messages.
 mod deployments;
 mod executions;
+mod format;
 mod functions;
 mod helpers;

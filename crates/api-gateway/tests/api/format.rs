@@ -1,0 +1,109 @@
+//! `X-Appwrite-Response-Format` (spec 14) through the whole app, and the CLI's proxy-rules stub.
+use crate::helpers::{spawn_app, TestApp, API_KEY, PROJECT};
+use serde_json::{json, Value};
+
+/// GET `path` with the key and the given response format (none = the server's newest).
+async fn get_as(app: &TestApp, path: &str, format: Option<&str>) -> Value {
+    let mut builder = app
+        .client
+        .get(app.url(path))
+        .header("X-Appwrite-Project", PROJECT)
+        .header("X-Appwrite-Key", API_KEY);
+    if let Some(format) = format {
+        builder = builder.header("X-Appwrite-Response-Format", format);
+    }
+    let reply = app.raw(builder).await;
+    assert_eq!(reply.status, 200, "{path} as {format:?}: {}", reply.body);
+    reply.body
+}
+
+#[tokio::test]
+async fn each_client_gets_the_model_version_it_asks_for() {
+    let app = spawn_app().await;
+    app.create_function("fn1").await;
+
+    let newest = get_as(&app, "/v1/functions/fn1", None).await;
+    assert_eq!(newest["description"], "");
+    assert_eq!(newest["emailEnabled"], false);
+    assert_eq!(
+        newest,
+        get_as(&app, "/v1/functions/fn1", Some("2.5.0")).await
+    );
+
+    let v19 = get_as(&app, "/v1/functions/fn1", Some("1.9.5")).await;
+    assert!(v19.get("description").is_none(), "{v19}");
+    assert!(v19["buildSpecification"].is_string());
+
+    let v18 = get_as(&app, "/v1/functions/fn1", Some("1.8.0")).await;
+    assert_eq!(v18["specification"], v19["buildSpecification"]);
+    assert!(v18.get("runtimeSpecification").is_none());
+
+    let list = get_as(&app, "/v1/functions", None).await;
+    assert_eq!(list["total"], 1);
+    assert_eq!(list["functions"][0]["emailEnabled"], false);
+
+    let (deployment_id, _) = app.deploy_ready("fn1").await;
+    let reply = app
+        .post("/v1/functions/fn1/executions", json!({"async": true}))
+        .await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    assert_eq!(reply.body["functionId"], "fn1");
+    let path = format!(
+        "/v1/functions/fn1/executions/{}",
+        reply.body["$id"].as_str().unwrap_or("")
+    );
+    let newest = get_as(&app, &path, None).await;
+    assert_eq!(newest["resourceId"], "fn1");
+    assert_eq!(newest["resourceType"], "functions");
+    assert!(newest.get("functionId").is_none());
+    let listed = get_as(&app, "/v1/functions/fn1/executions", Some("2.0.0")).await;
+    assert_eq!(listed["executions"][0]["resourceId"], "fn1");
+    let old = get_as(&app, &path, Some("1.3.0")).await;
+    assert_eq!(old["functionId"], "fn1");
+    assert!(old.get("statusCode").is_some() && old.get("responseStatusCode").is_none());
+
+    let deployment = get_as(
+        &app,
+        &format!("/v1/functions/fn1/deployments/{deployment_id}"),
+        Some("1.6.0"),
+    )
+    .await;
+    assert!(deployment["size"].is_number() && deployment.get("sourceSize").is_none());
+
+    // errors keep their shape whatever the format
+    let reply = app
+        .raw(
+            app.client
+                .get(app.url("/v1/functions/nope"))
+                .header("X-Appwrite-Project", PROJECT)
+                .header("X-Appwrite-Key", API_KEY),
+        )
+        .await;
+    reply.assert_error(404, "function_not_found");
+}
+
+#[tokio::test]
+async fn proxy_rules_are_an_empty_list_for_the_cli() {
+    let app = spawn_app().await;
+    let reply = app
+        .get_query(
+            "/v1/proxy/rules",
+            &[
+                ("queries[]", "limit(1)"),
+                (
+                    "queries[]",
+                    "equal(\"deploymentResourceType\",[\"function\"])",
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body, json!({"total": 0, "rules": []}));
+    app.raw(
+        app.client
+            .get(app.url("/v1/proxy/rules"))
+            .header("X-Appwrite-Project", PROJECT),
+    )
+    .await
+    .assert_error(401, "general_unauthorized_scope");
+}
