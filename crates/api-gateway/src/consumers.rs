@@ -80,11 +80,27 @@ pub async fn handle_build_event(pool: Pool, incoming: Incoming<BuildEvent>) -> O
                     String::new()
                 },
             };
-            deployments::finish(&mut conn, &event.project_id, &event.deployment_id, done)
+            let canceled_logs = (status == BuildStatus::Canceled).then(|| event.logs.clone());
+            match deployments::finish(&mut conn, &event.project_id, &event.deployment_id, done)
                 .await
-                .map(|changed| {
+            {
+                // The gateway canceled it already (updateDeploymentStatus): the worker's report
+                // still brings the build's logs with the cancel line. A late READY/FAILED of a
+                // canceled build changes nothing.
+                Ok(false) if canceled_logs.is_some() => deployments::record_cancel_logs(
+                    &mut conn,
+                    &event.project_id,
+                    &event.deployment_id,
+                    canceled_logs.as_deref().unwrap_or_default(),
+                )
+                .await
+                .map(|_| ()),
+                Ok(changed) => {
                     tracing::info!(deployment.id = %event.deployment_id, status = status.as_appwrite(), changed, "build finished");
-                })
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            }
         }
     };
     match result {

@@ -44,6 +44,16 @@ pub enum ApiError {
     StorageFileTypeUnsupported(String),
     #[error("{0}")]
     StorageInvalidFileSize(String),
+    #[error("Invalid content range.")]
+    StorageInvalidContentRange,
+    #[error("The requested range is not satisfiable.")]
+    StorageInvalidRange,
+    #[error("Build with the requested ID is already completed and cannot be canceled.")]
+    BuildAlreadyCompleted,
+    #[error("{0}")]
+    FunctionTemplateNotFound(String),
+    #[error("{0}")]
+    InstallationNotFound(String),
     #[error("Server Error")]
     ServiceUnavailable(String),
     #[error("Server Error")]
@@ -77,6 +87,11 @@ impl ApiError {
             Self::StorageFileEmpty(_) => "storage_file_empty",
             Self::StorageFileTypeUnsupported(_) => "storage_file_type_unsupported",
             Self::StorageInvalidFileSize(_) => "storage_invalid_file_size",
+            Self::StorageInvalidContentRange => "storage_invalid_content_range",
+            Self::StorageInvalidRange => "storage_invalid_range",
+            Self::BuildAlreadyCompleted => "build_already_completed",
+            Self::FunctionTemplateNotFound(_) => "function_template_not_found",
+            Self::InstallationNotFound(_) => "installation_not_found",
             Self::ServiceUnavailable(_) => "general_server_error",
             Self::Internal(_) => "general_server_error",
         }
@@ -97,7 +112,13 @@ impl ResponseError for ApiError {
             | Self::StorageFileEmpty(_)
             | Self::StorageFileTypeUnsupported(_)
             | Self::StorageInvalidFileSize(_)
+            | Self::StorageInvalidContentRange
+            | Self::BuildAlreadyCompleted
             | Self::ExecutionInProgress => StatusCode::BAD_REQUEST,
+            Self::StorageInvalidRange => StatusCode::RANGE_NOT_SATISFIABLE,
+            Self::FunctionTemplateNotFound(_) | Self::InstallationNotFound(_) => {
+                StatusCode::NOT_FOUND
+            }
             Self::UnauthorizedScope(_) | Self::UserUnauthorized => StatusCode::UNAUTHORIZED,
             Self::ProjectNotFound
             | Self::RouteNotFound

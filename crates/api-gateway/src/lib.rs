@@ -4,6 +4,7 @@ pub mod auth;
 pub mod consumers;
 pub mod db;
 pub mod domain;
+pub mod deploy;
 pub mod error;
 pub mod format;
 pub mod jobs;
@@ -19,4 +20,5 @@ pub mod truncate;
 pub mod wire;
 
 pub use settings::Settings;
+pub mod vcs;
 pub use startup::Application;

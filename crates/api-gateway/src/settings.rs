@@ -23,6 +23,9 @@ pub struct Settings {
     /// CRON schedules, `scheduledAt` and event triggers (`crate::schedules`).
     #[serde(default)]
     pub schedules: crate::schedules::ScheduleSettings,
+    /// Where template repositories are cloned from (`crate::vcs::TemplateSettings`).
+    #[serde(default)]
+    pub templates: crate::vcs::TemplateSettings,
     /// `APPWRITE_FUNCTION_API_ENDPOINT` given to functions.
     #[serde(default = "default_public_endpoint")]
     pub public_endpoint: String,

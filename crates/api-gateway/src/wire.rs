@@ -135,6 +135,13 @@ pub struct Deployment {
     pub provider_branch_url: String,
 }
 
+fn vcs_field(vcs: &serde_json::Value, key: &str) -> String {
+    vcs.get(key)
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_owned()
+}
+
 impl From<DeploymentRow> for Deployment {
     fn from(r: DeploymentRow) -> Self {
         Self {
@@ -155,16 +162,16 @@ impl From<DeploymentRow> for Deployment {
             status: r.status,
             build_logs: r.build_logs,
             build_duration: r.build_duration.into(),
-            provider_repository_name: String::new(),
-            provider_repository_owner: String::new(),
-            provider_repository_url: String::new(),
-            provider_commit_hash: String::new(),
-            provider_commit_author_url: String::new(),
-            provider_commit_author: String::new(),
-            provider_commit_message: String::new(),
-            provider_commit_url: String::new(),
-            provider_branch: String::new(),
-            provider_branch_url: String::new(),
+            provider_repository_name: vcs_field(&r.vcs, "providerRepositoryName"),
+            provider_repository_owner: vcs_field(&r.vcs, "providerRepositoryOwner"),
+            provider_repository_url: vcs_field(&r.vcs, "providerRepositoryUrl"),
+            provider_commit_hash: vcs_field(&r.vcs, "providerCommitHash"),
+            provider_commit_author_url: vcs_field(&r.vcs, "providerCommitAuthorUrl"),
+            provider_commit_author: vcs_field(&r.vcs, "providerCommitAuthor"),
+            provider_commit_message: vcs_field(&r.vcs, "providerCommitMessage"),
+            provider_commit_url: vcs_field(&r.vcs, "providerCommitUrl"),
+            provider_branch: vcs_field(&r.vcs, "providerBranch"),
+            provider_branch_url: vcs_field(&r.vcs, "providerBranchUrl"),
         }
     }
 }

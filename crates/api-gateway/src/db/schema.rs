@@ -61,6 +61,20 @@ diesel::table! {
         build_started_at -> Nullable<Timestamptz>,
         activate -> Bool,
         status -> Text,
+        chunks_total -> Int4,
+        chunks_uploaded -> Int4,
+        vcs -> Jsonb,
+    }
+}
+
+diesel::table! {
+    deployment_chunks (project_id, deployment_id, chunk_index) {
+        project_id -> Text,
+        deployment_id -> Text,
+        chunk_index -> Int4,
+        path -> Text,
+        size -> Int8,
+        created_at -> Timestamptz,
     }
 }
 

@@ -43,8 +43,29 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .route(web::post().to(deployments::create::handler)),
                 )
                 .service(
+                    resource("/{functionId}/deployments/duplicate")
+                        .route(web::post().to(deployments::duplicate::handler)),
+                )
+                .service(
+                    resource("/{functionId}/deployments/template")
+                        .route(web::post().to(deployments::create_template::handler)),
+                )
+                .service(
+                    resource("/{functionId}/deployments/vcs")
+                        .route(web::post().to(deployments::create_vcs::handler)),
+                )
+                .service(
                     resource("/{functionId}/deployments/{deploymentId}")
-                        .route(web::get().to(deployments::get::handler)),
+                        .route(web::get().to(deployments::get::handler))
+                        .route(web::delete().to(deployments::delete::handler)),
+                )
+                .service(
+                    resource("/{functionId}/deployments/{deploymentId}/download")
+                        .route(web::get().to(deployments::download::handler)),
+                )
+                .service(
+                    resource("/{functionId}/deployments/{deploymentId}/status")
+                        .route(web::patch().to(deployments::update_status::handler)),
                 )
                 .service(
                     resource("/{functionId}/executions")

@@ -2,6 +2,7 @@
 //! its own database and its own RabbitMQ vhost, so tests run in parallel without stealing each
 //! other's messages.
 mod deployments;
+mod deployments_lifecycle;
 mod executions;
 mod format;
 mod functions;

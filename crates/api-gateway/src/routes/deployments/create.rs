@@ -12,7 +12,6 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
 use futures_util::TryStreamExt;
-use prost::Message;
 
 /// `_APP_COMPUTE_SIZE_LIMIT`.
 pub const MAX_SOURCE_SIZE: usize = 30_000_000;
@@ -100,7 +99,24 @@ pub async fn handler(
             "File extension not allowed: the code must be a .tar.gz archive".into(),
         ));
     }
-    if !code.starts_with(&GZIP_MAGIC) {
+    let chunk = match req.headers().get("content-range") {
+        Some(value) => Some(crate::deploy::parse_content_range(
+            value.to_str().map_err(|_| ApiError::StorageInvalidContentRange)?,
+        )?),
+        None => None,
+    };
+    if let Some(range) = &chunk {
+        if range.size > MAX_SOURCE_SIZE as u64 {
+            return Err(ApiError::StorageInvalidFileSize(format!(
+                "File size not allowed: the code archive must be at most {MAX_SOURCE_SIZE} bytes"
+            )));
+        }
+        if code.len() as u64 != range.len() {
+            return Err(ApiError::StorageInvalidContentRange);
+        }
+    }
+    let first_bytes = chunk.as_ref().map_or(true, |r| r.start == 0);
+    if first_bytes && !code.starts_with(&GZIP_MAGIC) {
         return Err(ApiError::StorageFileTypeUnsupported(
             "File type not allowed: the code is not a gzip archive".into(),
         ));
@@ -139,7 +155,15 @@ pub async fn handler(
         _ => "manual",
     };
 
-    let deployment_id = model::ids::unique_id();
+    let deployment_id = match req
+        .headers()
+        .get("x-appwrite-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && chunk.is_some())
+    {
+        Some(id) => crate::domain::uid("x-appwrite-id", id)?.to_owned(),
+        None => model::ids::unique_id(),
+    };
     let source_path = jobs::source_key(&auth.project_id, &function.id, &deployment_id);
     let now = Utc::now();
     let row = DeploymentRow {
@@ -160,8 +184,20 @@ pub async fn handler(
         build_started_at: None,
         activate,
         status: WAITING.into(),
+        chunks_total: 1,
+        chunks_uploaded: 1,
+        vcs: serde_json::json!({}),
     };
-    let job = jobs::build_job(&state.settings, &function, &row).encode_to_vec();
+    if let Some(range) = chunk {
+        let row = DeploymentRow {
+            source_size: range.size as i64,
+            chunks_total: i32::try_from(range.chunks_total()).unwrap_or(i32::MAX),
+            chunks_uploaded: 0,
+            ..row
+        };
+        return super::chunks::receive(&state, &function, row, range, code).await;
+    }
+    let job = crate::job_env::build_job_bytes(&state, &function, &row).await?;
 
     let location = object_store::path::Path::from(source_path.as_str());
     state
