@@ -3,9 +3,7 @@
 //! when no answer comes in time).
 use crate::auth::{Authorized, Caller, ExecutionsWrite};
 use crate::db::executions::{self, ExecutionRow, Outcome, FAILED, PROCESSING, WAITING};
-use crate::domain::ExecutionParams;
 use crate::error::ApiError;
-use crate::params::JsonBody;
 use crate::startup::AppState;
 use crate::{consumers, jobs, wire};
 use actix_web::http::StatusCode;
@@ -20,9 +18,10 @@ pub async fn handler(
     state: web::Data<AppState>,
     path: web::Path<String>,
     req: HttpRequest,
-    JsonBody(params): JsonBody<ExecutionParams>,
+    input: super::encoding::ExecutionInput,
 ) -> Result<HttpResponse, ApiError> {
     // Pre-checks in the order of spec 7.1.
+    let super::encoding::ExecutionInput { params, raw_body } = input;
     let request = params.validate()?;
     let scheduled_at = match &request.scheduled_at {
         Some(raw) => Some(crate::schedules::check_scheduled_at(
@@ -89,6 +88,8 @@ pub async fn handler(
             created_at_unix_ms: now.timestamp_millis(),
         },
     );
+    // A multipart `body` part reaches the function byte-exact (spec 7.6).
+    let job = super::encoding::with_raw_body(job, raw_body);
     let row = ExecutionRow {
         project_id: auth.project_id.clone(),
         id: execution_id.clone(),
@@ -208,12 +209,6 @@ pub async fn handler(
         execution.logs.clear();
         execution.errors.clear();
     }
-    execution.response_body = if request.method == "HEAD" {
-        String::new()
-    } else {
-        String::from_utf8(result.body)
-            .map_err(|_| ApiError::BadRequest("Failed to parse response: the function returned a binary body; request it with Accept: multipart/form-data.".into()))?
-    };
     execution.response_headers = result
         .headers
         .iter()
@@ -228,9 +223,7 @@ pub async fn handler(
         }))
         .collect();
     tracing::info!(function.id = %function.id, execution.id = %execution_id, status = %execution.status, "sync execution finished");
-    Ok(HttpResponse::Created()
-        .insert_header(("x-appwrite-execution-id", execution_id))
-        .json(execution))
+    super::encoding::sync_reply(&req, execution, result.body, request.method == "HEAD")
 }
 
 /// Marks a sync execution failed (best effort; the reaper catches what this misses).

@@ -1,4 +1,5 @@
 pub mod create;
 pub mod delete;
+pub mod encoding;
 pub mod get;
 pub mod list;
