@@ -115,7 +115,7 @@ pub async fn handler(
             return Err(ApiError::StorageInvalidContentRange);
         }
     }
-    let first_bytes = chunk.as_ref().map_or(true, |r| r.start == 0);
+    let first_bytes = chunk.as_ref().is_none_or(|r| r.start == 0);
     if first_bytes && !code.starts_with(&GZIP_MAGIC) {
         return Err(ApiError::StorageFileTypeUnsupported(
             "File type not allowed: the code is not a gzip archive".into(),
