@@ -8,6 +8,7 @@
 #   scripts/stack.sh status [up|e2e]    pids and readiness
 #   scripts/stack.sh logs   [up|e2e]    tail of every service log
 #   scripts/stack.sh env    [up|e2e]    the endpoint, project and key as shell assignments
+#   scripts/stack.sh admin  <up|e2e> ... the gateway admin command (create-project, create-key)
 #   scripts/stack.sh e2e-resources      (re)create the e2e database, vhost and directories
 #   scripts/stack.sh e2e-cleanup        drop the e2e database and vhost
 #
@@ -270,6 +271,15 @@ cmd_env() {
   printf 'E2E_ENDPOINT=%s\nE2E_PROJECT=%s\nE2E_KEY=%s\n' "$ENDPOINT" "$PROJECT_ID" "$(api_key)"
 }
 
+# `scripts/stack.sh admin <up|e2e> create-project <id>` / `create-key --project <id> --scopes a,b`:
+# the gateway's admin command with the profile's database settings (prints the key secret).
+cmd_admin() {
+  local envs=()
+  mapfile -t envs < <(service_env api-gateway)
+  [ -x "$BIN_DIR/api-gateway" ] || die "$BIN_DIR/api-gateway not found: run 'cargo build --workspace --bins' first"
+  (cd "$ROOT" && env "${envs[@]}" RUST_LOG=warn "$BIN_DIR/api-gateway" admin "$@")
+}
+
 cmd_e2e_resources() {
   profile e2e
   log "recreating database $DB_NAME, vhost $VHOST, $DATA_DIR"
@@ -361,9 +371,10 @@ main() {
     logs) profile "${1:-up}"; tail_logs "${2:-60}" ;;
     env) cmd_env "$@" ;;
     key) profile "${1:-up}"; api_key; echo ;;
+    admin) profile "${1:-up}"; shift || true; cmd_admin "$@" ;;
     e2e-resources) cmd_e2e_resources ;;
     e2e-cleanup) cmd_e2e_cleanup ;;
-    *) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    *) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
   esac
 }
 

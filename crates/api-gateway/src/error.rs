@@ -54,6 +54,18 @@ pub enum ApiError {
     FunctionTemplateNotFound(String),
     #[error("{0}")]
     InstallationNotFound(String),
+    #[error("{0}")]
+    CursorNotFound(String),
+    #[error("Variable with the requested ID could not be found.")]
+    VariableNotFound,
+    #[error("Variable with the same ID or key already exists. Please choose another ID or key.")]
+    VariableAlreadyExists,
+    #[error("Secret variables cannot be marked as non-secret. Please re-create the variable if this is your intention.")]
+    VariableCannotUnsetSecret,
+    #[error("The project key has expired. Please generate a new key using the Appwrite console.")]
+    ProjectKeyExpired,
+    #[error("The dynamic API key has expired. Please don't use dynamic API keys for more than duration of the execution.")]
+    ApiKeyExpired,
     #[error("Server Error")]
     ServiceUnavailable(String),
     #[error("Server Error")]
@@ -92,6 +104,12 @@ impl ApiError {
             Self::BuildAlreadyCompleted => "build_already_completed",
             Self::FunctionTemplateNotFound(_) => "function_template_not_found",
             Self::InstallationNotFound(_) => "installation_not_found",
+            Self::CursorNotFound(_) => "general_cursor_not_found",
+            Self::VariableNotFound => "variable_not_found",
+            Self::VariableAlreadyExists => "variable_already_exists",
+            Self::VariableCannotUnsetSecret => "variable_cannot_unset_secret",
+            Self::ProjectKeyExpired => "project_key_expired",
+            Self::ApiKeyExpired => "api_key_expired",
             Self::ServiceUnavailable(_) => "general_server_error",
             Self::Internal(_) => "general_server_error",
         }
@@ -120,6 +138,10 @@ impl ResponseError for ApiError {
                 StatusCode::NOT_FOUND
             }
             Self::UnauthorizedScope(_) | Self::UserUnauthorized => StatusCode::UNAUTHORIZED,
+            Self::CursorNotFound(_) | Self::VariableCannotUnsetSecret => StatusCode::BAD_REQUEST,
+            Self::ProjectKeyExpired | Self::ApiKeyExpired => StatusCode::UNAUTHORIZED,
+            Self::VariableNotFound => StatusCode::NOT_FOUND,
+            Self::VariableAlreadyExists => StatusCode::CONFLICT,
             Self::ProjectNotFound
             | Self::RouteNotFound
             | Self::FunctionNotFound

@@ -1,12 +1,14 @@
 //! The api-gateway: the Appwrite-compatible REST API over PostgreSQL, the outbox relay that
 //! publishes jobs, and the consumers that persist what the workers report.
+pub mod admin;
 pub mod auth;
 pub mod consumers;
 pub mod db;
-pub mod domain;
 pub mod deploy;
+pub mod domain;
 pub mod error;
 pub mod format;
+pub mod job_env;
 pub mod jobs;
 pub mod outbox;
 pub mod params;
@@ -16,9 +18,10 @@ pub mod routes;
 pub mod schedules;
 pub mod settings;
 pub mod startup;
+pub mod tokens;
 pub mod truncate;
+pub mod vcs;
 pub mod wire;
 
 pub use settings::Settings;
-pub mod vcs;
 pub use startup::Application;

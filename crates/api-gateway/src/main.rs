@@ -10,6 +10,19 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("admin") {
+        return match api_gateway::admin::run(&settings, &args[1..]).await {
+            Ok(out) => {
+                println!("{out}");
+                std::process::ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("admin: {err:#}");
+                std::process::ExitCode::from(2)
+            }
+        };
+    }
     let app = match Application::build(settings).await {
         Ok(app) => app,
         Err(err) => {

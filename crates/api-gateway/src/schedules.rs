@@ -278,6 +278,11 @@ async fn fire_slot(ctx: &FireContext, fire: &ScheduleFire) -> Outcome {
         request_path: request.path.clone(),
         request_headers: jobs::stored_request_headers(&[(
             "x-appwrite-client-ip".into(),
+    if let Err(err) =
+        crate::job_env::complete_execution_job(&mut conn, &ctx.settings, &function, &mut job).await
+    {
+        return Outcome::Retry(format!("loading variables: {err}"));
+    }
             String::new(),
         )]),
         response_status_code: 0,
@@ -390,6 +395,11 @@ async fn fire_scheduled(ctx: &FireContext, fire: &ScheduleFire) -> Outcome {
                 let delay_ms = now.timestamp_millis() - fire.slot_unix * 1000;
                 tracing::info!(execution.id = %fire.execution_id, delay_ms, "scheduled execution started");
             }
+    if let Err(err) =
+        crate::job_env::complete_execution_job(&mut conn, &ctx.settings, &function, &mut job).await
+    {
+        return Outcome::Retry(format!("loading variables: {err}"));
+    }
             Outcome::Ack
         }
         Err(e) => retry(e),

@@ -102,6 +102,9 @@ pub struct AuthSettings {
     #[serde(default = "default_project_id")]
     pub project_id: String,
     pub api_key: SecretString,
+    /// HS256 secret of user JWTs (`X-Appwrite-JWT`); without it JWT callers are refused.
+    #[serde(default)]
+    pub jwt_secret: Option<SecretString>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -307,3 +307,46 @@ mod tests {
         assert!(v["base"].is_string());
     }
 }
+
+/// Variable model (spec 3.4): a secret's `value` is always `""`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Variable {
+    #[serde(rename = "$id")]
+    pub id: String,
+    #[serde(rename = "$createdAt")]
+    pub created_at: String,
+    #[serde(rename = "$updatedAt")]
+    pub updated_at: String,
+    pub key: String,
+    pub value: String,
+    pub secret: bool,
+    pub resource_type: String,
+    pub resource_id: String,
+}
+
+impl From<crate::db::variables::VariableRow> for Variable {
+    fn from(r: crate::db::variables::VariableRow) -> Self {
+        Self {
+            id: r.id,
+            created_at: datetime(&r.created_at),
+            updated_at: datetime(&r.updated_at),
+            key: r.key,
+            value: if r.secret { String::new() } else { r.value },
+            secret: r.secret,
+            resource_type: r.resource_type,
+            resource_id: r.resource_id,
+        }
+    }
+}
+
+impl Function {
+    /// Fills `vars` with the function's variables (secret values blanked).
+    pub fn with_vars(mut self, vars: Vec<crate::db::variables::VariableRow>) -> Self {
+        self.vars = vars
+            .into_iter()
+            .map(|v| serde_json::to_value(Variable::from(v)).unwrap_or_default())
+            .collect();
+        self
+    }
+}

@@ -1,7 +1,7 @@
 //! Queries of the `deployments` aggregate, including the guarded updates build events make.
 use super::schema::{deployment_chunks, deployments, functions};
 use crate::error::ApiError;
-use crate::query::{self, Filter, ListQuery};
+use crate::query::ListQuery;
 use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
@@ -116,119 +116,13 @@ pub async fn find(
         .optional()
 }
 
-fn filtered<'a>(
-    project_id: &'a str,
-    function_id: &'a str,
-    q: &'a ListQuery,
-) -> Result<deployments::BoxedQuery<'a, Pg>, ApiError> {
-    let mut query = deployments::table
-        .filter(deployments::project_id.eq(project_id))
-        .filter(deployments::function_id.eq(function_id))
-        .into_boxed();
-    if let Some(search) = &q.search {
-        let pattern = format!(
-            "%{}%",
-            search
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        );
-        query = query.filter(
-            deployments::id
-                .ilike(pattern.clone())
-                .or(deployments::entrypoint.ilike(pattern)),
-        );
-    }
-    for filter in &q.filters {
-        let (attr, values, negate) = match filter {
-            Filter::Equal(a, v) => (a.as_str(), v, false),
-            Filter::NotEqual(a, v) => (a.as_str(), v, true),
-        };
-        macro_rules! eq_any {
-            ($col:expr, $v:expr) => {{
-                let v = $v;
-                if negate {
-                    query.filter(diesel::dsl::not($col.eq_any(v)))
-                } else {
-                    query.filter($col.eq_any(v))
-                }
-            }};
-        }
-        query = match attr {
-            "$id" => eq_any!(deployments::id, query::strings(values)),
-            "status" => eq_any!(deployments::status, query::strings(values)),
-            "type" => eq_any!(deployments::type_, query::strings(values)),
-            "activate" => eq_any!(deployments::activate, query::bools(values)?),
-            "buildSize" => eq_any!(deployments::build_size, query::ints(values)?),
-            "sourceSize" => eq_any!(deployments::source_size, query::ints(values)?),
-            "buildDuration" => {
-                let v: Vec<i32> = query::ints(values)?
-                    .into_iter()
-                    .filter_map(|n| i32::try_from(n).ok())
-                    .collect();
-                eq_any!(deployments::build_duration, v)
-            }
-            other => {
-                return Err(ApiError::QueryInvalid(format!(
-                    "Invalid query: Cannot filter on attribute: {other}"
-                )))
-            }
-        };
-    }
-    Ok(query)
-}
-
 pub async fn list(
     conn: &mut AsyncPgConnection,
     project_id: &str,
     function_id: &str,
     q: &ListQuery,
 ) -> Result<(i64, Vec<DeploymentRow>), ApiError> {
-    let total = if q.total {
-        filtered(project_id, function_id, q)?
-            .count()
-            .get_result::<i64>(conn)
-            .await?
-    } else {
-        0
-    };
-    let mut query = filtered(project_id, function_id, q)?;
-    for order in &q.orders {
-        macro_rules! ord {
-            ($col:expr) => {
-                if order.ascending {
-                    query.then_order_by($col.asc())
-                } else {
-                    query.then_order_by($col.desc())
-                }
-            };
-        }
-        query = match order.attribute.as_str() {
-            "$id" => ord!(deployments::id),
-            "$createdAt" => ord!(deployments::created_at),
-            "$updatedAt" => ord!(deployments::updated_at),
-            "$sequence" => ord!(deployments::seq),
-            "buildSize" => ord!(deployments::build_size),
-            "sourceSize" => ord!(deployments::source_size),
-            "buildDuration" => ord!(deployments::build_duration),
-            "status" => ord!(deployments::status),
-            "activate" => ord!(deployments::activate),
-            "type" => ord!(deployments::type_),
-            other => {
-                return Err(ApiError::QueryInvalid(format!(
-                    "Invalid query: Cannot order by attribute: {other}"
-                )))
-            }
-        };
-    }
-    let rows = query
-        .then_order_by(deployments::seq.asc())
-        .limit(q.limit)
-        .offset(q.offset)
-        .select(DeploymentRow::as_select())
-        .load(conn)
-        .await?;
-    Ok((query::cap_total(total, q.total), rows))
+    super::listing::deployments(conn, project_id, function_id, q).await
 }
 
 /// Statuses a deployment may move to `next` from (forward only; terminal never changes).

@@ -1,7 +1,7 @@
 //! Queries of the `executions` aggregate, including the status-guarded result updates.
 use super::schema::executions;
 use crate::error::ApiError;
-use crate::query::{self, Filter, ListQuery};
+use crate::query::ListQuery;
 use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
@@ -97,106 +97,13 @@ pub async fn find(
         .optional()
 }
 
-fn filtered<'a>(
-    project_id: &'a str,
-    function_id: &'a str,
-    q: &'a ListQuery,
-) -> Result<executions::BoxedQuery<'a, Pg>, ApiError> {
-    let mut query = executions::table
-        .filter(executions::project_id.eq(project_id))
-        .filter(executions::function_id.eq(function_id))
-        .into_boxed();
-    for filter in &q.filters {
-        let (attr, values, negate) = match filter {
-            Filter::Equal(a, v) => (a.as_str(), v, false),
-            Filter::NotEqual(a, v) => (a.as_str(), v, true),
-        };
-        macro_rules! eq_any {
-            ($col:expr, $v:expr) => {{
-                let v = $v;
-                if negate {
-                    query.filter(diesel::dsl::not($col.eq_any(v)))
-                } else {
-                    query.filter($col.eq_any(v))
-                }
-            }};
-        }
-        query = match attr {
-            "$id" => eq_any!(executions::id, query::strings(values)),
-            "trigger" => eq_any!(executions::trigger, query::strings(values)),
-            "status" => eq_any!(executions::status, query::strings(values)),
-            "requestMethod" => eq_any!(executions::request_method, query::strings(values)),
-            "requestPath" => eq_any!(executions::request_path, query::strings(values)),
-            "deploymentId" => eq_any!(executions::deployment_id, query::strings(values)),
-            "responseStatusCode" => {
-                let v: Vec<i32> = query::ints(values)?
-                    .into_iter()
-                    .filter_map(|n| i32::try_from(n).ok())
-                    .collect();
-                eq_any!(executions::response_status_code, v)
-            }
-            other => {
-                return Err(ApiError::QueryInvalid(format!(
-                    "Invalid query: Cannot filter on attribute: {other}"
-                )))
-            }
-        };
-    }
-    Ok(query)
-}
-
 pub async fn list(
     conn: &mut AsyncPgConnection,
     project_id: &str,
     function_id: &str,
     q: &ListQuery,
 ) -> Result<(i64, Vec<ExecutionRow>), ApiError> {
-    let total = if q.total {
-        filtered(project_id, function_id, q)?
-            .count()
-            .get_result::<i64>(conn)
-            .await?
-    } else {
-        0
-    };
-    let mut query = filtered(project_id, function_id, q)?;
-    for order in &q.orders {
-        macro_rules! ord {
-            ($col:expr) => {
-                if order.ascending {
-                    query.then_order_by($col.asc())
-                } else {
-                    query.then_order_by($col.desc())
-                }
-            };
-        }
-        query = match order.attribute.as_str() {
-            "$id" => ord!(executions::id),
-            "$createdAt" => ord!(executions::created_at),
-            "$updatedAt" => ord!(executions::updated_at),
-            "$sequence" => ord!(executions::seq),
-            "trigger" => ord!(executions::trigger),
-            "status" => ord!(executions::status),
-            "responseStatusCode" => ord!(executions::response_status_code),
-            "duration" => ord!(executions::duration),
-            "requestMethod" => ord!(executions::request_method),
-            "requestPath" => ord!(executions::request_path),
-            "deploymentId" => ord!(executions::deployment_id),
-            other => {
-                return Err(ApiError::QueryInvalid(format!(
-                    "Invalid query: Cannot order by attribute: {other}"
-                )))
-            }
-        };
-    }
-    let rows = query
-        .then_order_by(executions::seq.asc())
-        .limit(q.limit)
-        .offset(q.offset)
-        .select(ExecutionRow::as_select())
-        .load(conn)
-        .await?;
-    Ok((query::cap_total(total, q.total), rows))
+    super::listing::executions(conn, project_id, function_id, q).await
 }
 
 /// What a finished execution stores.

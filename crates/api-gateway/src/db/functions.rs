@@ -1,7 +1,7 @@
 //! Queries of the `functions` aggregate.
 use super::schema::{deployments, functions};
 use crate::error::ApiError;
-use crate::query::{self, Filter, ListQuery};
+use crate::query::ListQuery;
 use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
@@ -227,133 +227,10 @@ pub async fn set_latest_status(
     Ok(())
 }
 
-fn filtered<'a>(
-    project_id: &'a str,
-    q: &'a ListQuery,
-) -> Result<functions::BoxedQuery<'a, Pg>, ApiError> {
-    let mut query = functions::table
-        .filter(functions::project_id.eq(project_id))
-        .into_boxed();
-    if let Some(search) = &q.search {
-        let pattern = format!(
-            "%{}%",
-            search
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        );
-        query = query.filter(
-            functions::id
-                .ilike(pattern.clone())
-                .or(functions::name.ilike(pattern.clone()))
-                .or(functions::runtime.ilike(pattern)),
-        );
-    }
-    for filter in &q.filters {
-        let (attr, values, negate) = match filter {
-            Filter::Equal(a, v) => (a.as_str(), v, false),
-            Filter::NotEqual(a, v) => (a.as_str(), v, true),
-        };
-        macro_rules! text {
-            ($col:expr) => {{
-                let v = query::strings(values);
-                if negate {
-                    query.filter(diesel::dsl::not($col.eq_any(v)))
-                } else {
-                    query.filter($col.eq_any(v))
-                }
-            }};
-        }
-        query = match attr {
-            "$id" => text!(functions::id),
-            "name" => text!(functions::name),
-            "runtime" => text!(functions::runtime),
-            "deploymentId" => text!(functions::deployment_id),
-            "schedule" => text!(functions::schedule),
-            "entrypoint" => text!(functions::entrypoint),
-            "commands" => text!(functions::commands),
-            "installationId" => text!(functions::installation_id),
-            "enabled" => {
-                let v = query::bools(values)?;
-                if negate {
-                    query.filter(diesel::dsl::not(functions::enabled.eq_any(v)))
-                } else {
-                    query.filter(functions::enabled.eq_any(v))
-                }
-            }
-            "timeout" => {
-                let v: Vec<i32> = query::ints(values)?
-                    .into_iter()
-                    .filter_map(|n| i32::try_from(n).ok())
-                    .collect();
-                if negate {
-                    query.filter(diesel::dsl::not(functions::timeout.eq_any(v)))
-                } else {
-                    query.filter(functions::timeout.eq_any(v))
-                }
-            }
-            other => {
-                return Err(ApiError::QueryInvalid(format!(
-                    "Invalid query: Cannot filter on attribute: {other}"
-                )))
-            }
-        };
-    }
-    Ok(query)
-}
-
 pub async fn list(
     conn: &mut AsyncPgConnection,
     project_id: &str,
     q: &ListQuery,
 ) -> Result<(i64, Vec<FunctionRow>), ApiError> {
-    let total = if q.total {
-        filtered(project_id, q)?
-            .count()
-            .get_result::<i64>(conn)
-            .await?
-    } else {
-        0
-    };
-    let mut query = filtered(project_id, q)?;
-    for order in &q.orders {
-        macro_rules! ord {
-            ($col:expr) => {
-                if order.ascending {
-                    query.then_order_by($col.asc())
-                } else {
-                    query.then_order_by($col.desc())
-                }
-            };
-        }
-        query = match order.attribute.as_str() {
-            "$id" => ord!(functions::id),
-            "$createdAt" => ord!(functions::created_at),
-            "$updatedAt" => ord!(functions::updated_at),
-            "$sequence" => ord!(functions::created_at),
-            "name" => ord!(functions::name),
-            "enabled" => ord!(functions::enabled),
-            "runtime" => ord!(functions::runtime),
-            "deploymentId" => ord!(functions::deployment_id),
-            "schedule" => ord!(functions::schedule),
-            "timeout" => ord!(functions::timeout),
-            "entrypoint" => ord!(functions::entrypoint),
-            "commands" => ord!(functions::commands),
-            "installationId" => ord!(functions::installation_id),
-            other => {
-                return Err(ApiError::QueryInvalid(format!(
-                    "Invalid query: Cannot order by attribute: {other}"
-                )))
-            }
-        };
-    }
-    let rows = query
-        .then_order_by(functions::created_at.asc())
-        .then_order_by(functions::id.asc())
-        .limit(q.limit)
-        .offset(q.offset)
-        .select(FunctionRow::as_select())
-        .load(conn)
-        .await?;
-    Ok((query::cap_total(total, q.total), rows))
+    super::listing::functions(conn, project_id, q).await
 }

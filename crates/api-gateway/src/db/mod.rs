@@ -3,9 +3,12 @@
 pub mod deployments;
 pub mod executions;
 pub mod functions;
+pub mod keys;
+pub mod listing;
 pub mod outbox;
 pub mod schedules;
 pub mod schema;
+pub mod variables;
 
 use ::deadpool::Runtime;
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;

@@ -3,10 +3,10 @@
 // @generated-style file: edit together with the migrations.
 
 diesel::table! {
-    // `seq` (insertion order) exists in the table but is left out here: diesel's 32-column limit.
     functions (project_id, id) {
         project_id -> Text,
         id -> Text,
+        seq -> Int8,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         name -> Text,
@@ -112,6 +112,41 @@ diesel::table! {
         attempts -> Int4,
         next_attempt_at -> Timestamptz,
         last_error -> Text,
+    }
+}
+
+diesel::table! {
+    variables (project_id, id) {
+        project_id -> Text,
+        id -> Text,
+        seq -> Int8,
+        resource_type -> Text,
+        resource_id -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        key -> Text,
+        value -> Text,
+        secret -> Bool,
+    }
+}
+
+diesel::table! {
+    projects (id) {
+        id -> Text,
+        name -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    api_keys (id) {
+        id -> Text,
+        project_id -> Text,
+        name -> Text,
+        secret_hash -> Text,
+        scopes -> Array<Text>,
+        expire -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
     }
 }
 

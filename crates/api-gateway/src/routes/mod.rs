@@ -76,8 +76,32 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     resource("/{functionId}/executions/{executionId}")
                         .route(web::get().to(executions::get::handler))
                         .route(web::delete().to(executions::delete::handler)),
+                )
+                .service(
+                    resource("/{functionId}/variables")
+                        .route(web::get().to(variables::list::function))
+                        .route(web::post().to(variables::create::function)),
+                )
+                .service(
+                    resource("/{functionId}/variables/{variableId}")
+                        .route(web::get().to(variables::get::function))
+                        .route(web::put().to(variables::update::function))
+                        .route(web::delete().to(variables::delete::function)),
                 ),
         )
+        .service(
+            resource("/v1/project/variables")
+                .route(web::get().to(variables::list::project))
+                .route(web::post().to(variables::create::project)),
+        )
+        .service(
+            resource("/v1/project/variables/{variableId}")
+                .route(web::get().to(variables::get::project))
+                .route(web::put().to(variables::update::project))
+                .route(web::delete().to(variables::delete::project)),
+        )
+        .service(resource("/v1/proxy/rules").route(web::get().to(proxy::rules::handler)))
+        .service(resource("/v1/health/version").route(web::get().to(health::version)))
         .service(
             resource("/v1/internal/schedules")
                 .route(web::get().to(internal::schedules::handler)),
@@ -126,6 +150,15 @@ pub(crate) async fn load_function(
     crate::db::functions::find(conn, project_id, id)
         .await?
         .ok_or(ApiError::FunctionNotFound)
+}
+
+/// The Function model with its `vars` (secret values blanked).
+pub(crate) async fn function_model(
+    conn: &mut AsyncPgConnection,
+    row: FunctionRow,
+) -> Result<crate::wire::Function, ApiError> {
+    let vars = crate::db::variables::of_function(conn, &row.project_id, &row.id).await?;
+    Ok(crate::wire::Function::from(row).with_vars(vars))
 }
 
 pub(crate) fn json(

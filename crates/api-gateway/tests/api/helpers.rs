@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 pub const API_KEY: &str = "test-api-key";
 pub const PROJECT: &str = "default";
+pub const JWT_SECRET: &str = "test-jwt-secret";
 
 fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_owned())
@@ -99,7 +100,7 @@ pub async fn spawn_app() -> TestApp {
         "database": {"url": db_url, "max_connections": 4},
         "amqp": {"url": amqp_url, "prefetch": 8},
         "storage": {"dir": storage.path().to_string_lossy()},
-        "auth": {"project_id": PROJECT, "api_key": API_KEY},
+        "auth": {"project_id": PROJECT, "api_key": API_KEY, "jwt_secret": JWT_SECRET},
         "runtimes": ["node-18.0"],
     }))
     .unwrap();
@@ -187,6 +188,14 @@ impl Reply {
 }
 
 impl TestApp {
+    /// The URL of this test's database.
+    pub fn database_url(&self) -> String {
+        match self.base_db_url.rsplit_once('/') {
+            Some((base, _)) => format!("{base}/{}", self.db_name),
+            None => panic!("TEST_DATABASE_URL has no database name"),
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }

@@ -1,9 +1,12 @@
 //! Integration tests: the real application against real PostgreSQL and RabbitMQ. Each test gets
 //! its own database and its own RabbitMQ vhost, so tests run in parallel without stealing each
 //! other's messages.
+mod auth;
 mod deployments;
 mod deployments_lifecycle;
 mod executions;
 mod format;
 mod functions;
 mod helpers;
+mod queries;
+mod variables;

@@ -14,15 +14,18 @@ pub async fn handler(
     path: web::Path<String>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let query = ListQuery::from_pairs(
-        &query_pairs(&req)?,
-        crate::db::deployments::QUERY_ATTRIBUTES,
-    )?;
+    let query = ListQuery::from_pairs(&query_pairs(&req)?, crate::db::listing::DEPLOYMENT_RULES)?;
     let mut conn = state.pool.get().await?;
     let function = super::super::load_function(&mut conn, &auth.project_id, &path).await?;
     let (total, rows) =
         crate::db::deployments::list(&mut conn, &auth.project_id, &function.id, &query).await?;
-    let items: Vec<wire::Deployment> = rows.into_iter().map(Into::into).collect();
+    let mut items: Vec<serde_json::Value> = rows
+        .into_iter()
+        .map(|r| serde_json::to_value(wire::Deployment::from(r)))
+        .collect::<Result<_, _>>()
+        .map_err(ApiError::internal)?;
+    // `select` (spec 3.8): non-selected attributes are omitted.
+    crate::query::select_fields(&mut items, &query.select);
     Ok(super::super::json(
         StatusCode::OK,
         wire::list("deployments", total, items),

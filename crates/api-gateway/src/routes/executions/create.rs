@@ -33,9 +33,7 @@ pub async fn handler(
     };
     let mut conn = state.pool.get().await?;
     let function = super::super::load_function(&mut conn, &auth.project_id, &path).await?;
-    if auth.caller != Caller::Key && !function.enabled {
-        return Err(ApiError::FunctionNotFound);
-    }
+    auth.check_visible(&function)?;
     if model::catalogue::find_runtime(&function.runtime).is_none()
         || !state.settings.runtime_installed(&function.runtime)
     {
@@ -63,20 +61,19 @@ pub async fn handler(
     if deployment.status != crate::db::deployments::READY {
         return Err(ApiError::BuildNotReady);
     }
-    if auth.caller != Caller::Key && !function.execute.iter().any(|r| r == "any" || r == "guests") {
-        return Err(ApiError::UserUnauthorized);
-    }
+    auth.check_execute(&function)?;
 
     let execution_id = model::ids::unique_id();
     let client_ip = req
         .peer_addr()
         .map(|a| a.ip().to_string())
         .unwrap_or_default();
-    let headers = jobs::function_headers(&request, &execution_id, &client_ip);
+    let mut headers = jobs::function_headers(&request, &execution_id, &client_ip);
+    auth.user_headers(&mut headers);
     let mut stored_headers: Vec<(String, String)> = request.headers.clone();
     stored_headers.push(("x-appwrite-client-ip".into(), client_ip.clone()));
     let now = Utc::now();
-    let job = jobs::execution_job(
+    let mut job = jobs::execution_job(
         &state.settings,
         jobs::ExecutionJobInput {
             function: &function,
@@ -88,6 +85,7 @@ pub async fn handler(
             created_at_unix_ms: now.timestamp_millis(),
         },
     );
+    crate::job_env::complete_execution_job(&mut conn, &state.settings, &function, &mut job).await?;
     // A multipart `body` part reaches the function byte-exact (spec 7.6).
     let job = super::encoding::with_raw_body(job, raw_body);
     let row = ExecutionRow {

@@ -14,13 +14,18 @@ pub async fn handler(
     let (function_id, execution_id) = path.into_inner();
     let mut conn = state.pool.get().await?;
     let function = super::super::load_function(&mut conn, &auth.project_id, &function_id).await?;
+    auth.check_visible(&function)?;
+    auth.check_execute(&function)?;
     crate::domain::uid("executionId", &execution_id)?;
     let execution =
         crate::db::executions::find(&mut conn, &auth.project_id, &function.id, &execution_id)
             .await?
             .ok_or(ApiError::ExecutionNotFound)?;
-    Ok(super::super::json(
-        StatusCode::OK,
-        wire::Execution::from(execution),
-    ))
+    let mut execution = wire::Execution::from(execution);
+    if !auth.is_key() {
+        // Logs and errors are for keys only (spec 3.3).
+        execution.logs.clear();
+        execution.errors.clear();
+    }
+    Ok(super::super::json(StatusCode::OK, execution))
 }

@@ -20,9 +20,17 @@ pub async fn handler(
     query.search = None;
     let mut conn = state.pool.get().await?;
     let function = super::super::load_function(&mut conn, &auth.project_id, &path).await?;
+    auth.check_visible(&function)?;
+    auth.check_execute(&function)?;
     let (total, rows) =
         crate::db::executions::list(&mut conn, &auth.project_id, &function.id, &query).await?;
-    let items: Vec<wire::Execution> = rows.into_iter().map(Into::into).collect();
+    let mut items: Vec<wire::Execution> = rows.into_iter().map(Into::into).collect();
+    if !auth.is_key() {
+        for execution in &mut items {
+            execution.logs.clear();
+            execution.errors.clear();
+        }
+    }
     Ok(super::super::json(
         StatusCode::OK,
         wire::list("executions", total, items),

@@ -2,7 +2,6 @@
 use crate::auth::{Authorized, FunctionsRead};
 use crate::error::ApiError;
 use crate::startup::AppState;
-use crate::wire;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 
@@ -15,6 +14,6 @@ pub async fn handler(
     let function = super::super::load_function(&mut conn, &auth.project_id, &path).await?;
     Ok(super::super::json(
         StatusCode::OK,
-        wire::Function::from(function),
+        super::super::function_model(&mut conn, function).await?,
     ))
 }

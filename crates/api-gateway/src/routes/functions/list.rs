@@ -16,7 +16,15 @@ pub async fn handler(
     let query = ListQuery::from_pairs(&query_pairs(&req)?, crate::db::functions::QUERY_ATTRIBUTES)?;
     let mut conn = state.pool.get().await?;
     let (total, rows) = crate::db::functions::list(&mut conn, &auth.project_id, &query).await?;
-    let items: Vec<wire::Function> = rows.into_iter().map(Into::into).collect();
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let mut vars = crate::db::variables::of_functions(&mut conn, &auth.project_id, &ids).await?;
+    let items: Vec<wire::Function> = rows
+        .into_iter()
+        .map(|r| {
+            let v = vars.remove(&r.id).unwrap_or_default();
+            wire::Function::from(r).with_vars(v)
+        })
+        .collect();
     Ok(super::super::json(
         StatusCode::OK,
         wire::list("functions", total, items),

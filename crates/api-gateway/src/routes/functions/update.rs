@@ -4,7 +4,6 @@ use crate::domain::FunctionParams;
 use crate::error::ApiError;
 use crate::params::JsonBody;
 use crate::startup::AppState;
-use crate::wire;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 
@@ -24,6 +23,6 @@ pub async fn handler(
     crate::schedules::announce(&state.publisher, &updated.project_id, &updated.id, "update").await;
     Ok(super::super::json(
         StatusCode::OK,
-        wire::Function::from(updated),
+        super::super::function_model(&mut conn, updated).await?,
     ))
 }

@@ -4,7 +4,6 @@ use crate::db::deployments::READY;
 use crate::error::ApiError;
 use crate::params::JsonBody;
 use crate::startup::AppState;
-use crate::wire;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
@@ -49,6 +48,6 @@ pub async fn handler(
     crate::schedules::announce(&state.publisher, &auth.project_id, &function.id, "deployment").await;
     Ok(super::super::json(
         StatusCode::OK,
-        wire::Function::from(updated),
+        super::super::function_model(&mut conn, updated).await?,
     ))
 }

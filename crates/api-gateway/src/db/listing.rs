@@ -1,0 +1,408 @@
+//! The list queries of every collection (functions, deployments, executions, variables): the
+//! attribute -> column mapping of spec 5 and one generic paging routine over `query::Plan`.
+//! Every query is scoped to the caller's project (and function) before any user filter.
+use super::deployments::DeploymentRow;
+use super::executions::ExecutionRow;
+use super::functions::FunctionRow;
+use super::schema::{deployments, executions, functions, variables};
+use super::variables::VariableRow;
+use crate::col;
+use crate::error::ApiError;
+use crate::query::{self, time_value, Col, CursorValues, ListQuery, Plan, Rules};
+use diesel::expression::BoxableExpression;
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use diesel::sql_types::Text;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde_json::Value;
+
+pub const FUNCTION_RULES: Rules = Rules {
+    attributes: &[
+        "name",
+        "enabled",
+        "runtime",
+        "deploymentId",
+        "schedule",
+        "timeout",
+        "entrypoint",
+        "commands",
+        "installationId",
+    ],
+    select: false,
+};
+
+pub const DEPLOYMENT_RULES: Rules = Rules {
+    attributes: &[
+        "buildSize",
+        "sourceSize",
+        "totalSize",
+        "buildDuration",
+        "status",
+        "activate",
+        "type",
+    ],
+    select: true,
+};
+
+pub const EXECUTION_RULES: Rules = Rules {
+    attributes: &[
+        "trigger",
+        "status",
+        "responseStatusCode",
+        "duration",
+        "requestMethod",
+        "requestPath",
+        "deploymentId",
+    ],
+    select: false,
+};
+
+pub const VARIABLE_RULES: Rules = Rules {
+    attributes: &["key", "resourceType", "resourceId", "secret"],
+    select: false,
+};
+
+type TextCol<T> = Box<dyn BoxableExpression<T, Pg, SqlType = Text>>;
+
+fn function_column(attribute: &str) -> Option<Col<functions::table>> {
+    use functions as f;
+    Some(match attribute {
+        "$id" => col!(Text, f::id),
+        "$createdAt" => col!(Time, f::created_at),
+        "$updatedAt" => col!(Time, f::updated_at),
+        "$sequence" => col!(Int8, f::seq),
+        "name" => col!(Text, f::name),
+        "enabled" => col!(Bool, f::enabled),
+        "runtime" => col!(Text, f::runtime),
+        "deploymentId" => col!(Text, f::deployment_id),
+        "schedule" => col!(Text, f::schedule),
+        "timeout" => col!(Int4, f::timeout),
+        "entrypoint" => col!(Text, f::entrypoint),
+        "commands" => col!(Text, f::commands),
+        "installationId" => col!(Text, f::installation_id),
+        _ => return None,
+    })
+}
+
+fn function_search() -> Vec<TextCol<functions::table>> {
+    vec![
+        Box::new(functions::id),
+        Box::new(functions::name),
+        Box::new(functions::runtime),
+    ]
+}
+
+fn deployment_column(attribute: &str) -> Option<Col<deployments::table>> {
+    use deployments as d;
+    Some(match attribute {
+        "$id" => col!(Text, d::id),
+        "$createdAt" => col!(Time, d::created_at),
+        "$updatedAt" => col!(Time, d::updated_at),
+        "$sequence" => col!(Int8, d::seq),
+        "buildSize" => col!(Int8, d::build_size),
+        "sourceSize" => col!(Int8, d::source_size),
+        "totalSize" => col!(Int8, d::source_size + d::build_size),
+        "buildDuration" => col!(Int4, d::build_duration),
+        "status" => col!(Text, d::status),
+        "activate" => col!(Bool, d::activate),
+        "type" => col!(Text, d::type_),
+        _ => return None,
+    })
+}
+
+fn deployment_search() -> Vec<TextCol<deployments::table>> {
+    vec![
+        Box::new(deployments::id),
+        Box::new(deployments::entrypoint),
+        Box::new(deployments::status),
+        Box::new(deployments::type_),
+    ]
+}
+
+fn execution_column(attribute: &str) -> Option<Col<executions::table>> {
+    use executions as e;
+    Some(match attribute {
+        "$id" => col!(Text, e::id),
+        "$createdAt" => col!(Time, e::created_at),
+        "$updatedAt" => col!(Time, e::updated_at),
+        "$sequence" => col!(Int8, e::seq),
+        "trigger" => col!(Text, e::trigger),
+        "status" => col!(Text, e::status),
+        "responseStatusCode" => col!(Int4, e::response_status_code),
+        "duration" => col!(Float, e::duration),
+        "requestMethod" => col!(Text, e::request_method),
+        "requestPath" => col!(Text, e::request_path),
+        "deploymentId" => col!(Text, e::deployment_id),
+        _ => return None,
+    })
+}
+
+fn execution_search() -> Vec<TextCol<executions::table>> {
+    vec![
+        Box::new(executions::id),
+        Box::new(executions::status),
+        Box::new(executions::request_path),
+    ]
+}
+
+fn variable_column(attribute: &str) -> Option<Col<variables::table>> {
+    use variables as v;
+    Some(match attribute {
+        "$id" => col!(Text, v::id),
+        "$createdAt" => col!(Time, v::created_at),
+        "$updatedAt" => col!(Time, v::updated_at),
+        "$sequence" => col!(Int8, v::seq),
+        "key" => col!(Text, v::key),
+        "resourceType" => col!(Text, v::resource_type),
+        "resourceId" => col!(Text, v::resource_id),
+        "secret" => col!(Bool, v::secret),
+        _ => return None,
+    })
+}
+
+fn variable_search() -> Vec<TextCol<variables::table>> {
+    vec![Box::new(variables::id), Box::new(variables::key)]
+}
+
+fn cursor_not_found(kind: &str, id: &str) -> ApiError {
+    ApiError::CursorNotFound(format!("{kind} '{id}' for the 'cursor' value not found."))
+}
+
+/// Runs count + page for one collection. `$base` is a closure giving the scoped boxed query.
+macro_rules! run_list {
+    ($conn:expr, $q:expr, $base:expr, $columns:expr, $cursor:expr, $row:ty) => {{
+        let columns = $columns;
+        let total = if $q.total {
+            let plan = Plan::build($q, &columns, $cursor)?;
+            let mut query = $base();
+            if let Some(p) = plan.filter {
+                query = query.filter(p);
+            }
+            query.count().get_result::<i64>($conn).await?
+        } else {
+            0
+        };
+        let plan = Plan::build($q, &columns, $cursor)?;
+        let mut query = $base();
+        if let Some(p) = plan.filter {
+            query = query.filter(p);
+        }
+        if let Some(p) = plan.cursor {
+            query = query.filter(p);
+        }
+        for order in plan.orders {
+            query = query.then_order_by(order);
+        }
+        let mut rows: Vec<$row> = query
+            .limit($q.limit)
+            .offset($q.offset)
+            .select(<$row>::as_select())
+            .load($conn)
+            .await?;
+        if plan.reverse {
+            rows.reverse();
+        }
+        Ok((query::cap_total(total, $q.total), rows))
+    }};
+}
+
+pub async fn functions(
+    conn: &mut AsyncPgConnection,
+    project_id: &str,
+    q: &ListQuery,
+) -> Result<(i64, Vec<FunctionRow>), ApiError> {
+    let cursor = match &q.cursor {
+        None => None,
+        Some(c) => {
+            let found: Option<(FunctionRow, i64)> = functions::table
+                .find((project_id, &c.id))
+                .select((FunctionRow::as_select(), functions::seq))
+                .first(conn)
+                .await
+                .optional()?;
+            let (r, seq) = found.ok_or_else(|| cursor_not_found("Function", &c.id))?;
+            let mut m = CursorValues::new();
+            m.insert("$id".into(), Value::from(r.id));
+            m.insert("$createdAt".into(), time_value(&r.created_at));
+            m.insert("$updatedAt".into(), time_value(&r.updated_at));
+            m.insert("$sequence".into(), Value::from(seq));
+            m.insert("name".into(), Value::from(r.name));
+            m.insert("enabled".into(), Value::from(r.enabled));
+            m.insert("runtime".into(), Value::from(r.runtime));
+            m.insert("deploymentId".into(), Value::from(r.deployment_id));
+            m.insert("schedule".into(), Value::from(r.schedule));
+            m.insert("timeout".into(), Value::from(r.timeout));
+            m.insert("entrypoint".into(), Value::from(r.entrypoint));
+            m.insert("commands".into(), Value::from(r.commands));
+            m.insert("installationId".into(), Value::from(r.installation_id));
+            Some(m)
+        }
+    };
+    let base = || {
+        functions::table
+            .filter(functions::project_id.eq(project_id.to_owned()))
+            .into_boxed()
+    };
+    run_list!(
+        conn,
+        q,
+        base,
+        (function_column, function_search),
+        cursor.as_ref(),
+        FunctionRow
+    )
+}
+
+pub async fn deployments(
+    conn: &mut AsyncPgConnection,
+    project_id: &str,
+    function_id: &str,
+    q: &ListQuery,
+) -> Result<(i64, Vec<DeploymentRow>), ApiError> {
+    let cursor = match &q.cursor {
+        None => None,
+        Some(c) => {
+            let found: Option<(DeploymentRow, i64)> = deployments::table
+                .filter(deployments::project_id.eq(project_id))
+                .filter(deployments::function_id.eq(function_id))
+                .filter(deployments::id.eq(&c.id))
+                .select((DeploymentRow::as_select(), deployments::seq))
+                .first(conn)
+                .await
+                .optional()?;
+            let (r, seq) = found.ok_or_else(|| cursor_not_found("Deployment", &c.id))?;
+            let mut m = CursorValues::new();
+            m.insert("$id".into(), Value::from(r.id));
+            m.insert("$createdAt".into(), time_value(&r.created_at));
+            m.insert("$updatedAt".into(), time_value(&r.updated_at));
+            m.insert("$sequence".into(), Value::from(seq));
+            m.insert("buildSize".into(), Value::from(r.build_size));
+            m.insert("sourceSize".into(), Value::from(r.source_size));
+            m.insert(
+                "totalSize".into(),
+                Value::from(r.build_size + r.source_size),
+            );
+            m.insert("buildDuration".into(), Value::from(r.build_duration));
+            m.insert("status".into(), Value::from(r.status));
+            m.insert("activate".into(), Value::from(r.activate));
+            m.insert("type".into(), Value::from(r.type_));
+            Some(m)
+        }
+    };
+    let base = || {
+        deployments::table
+            .filter(deployments::project_id.eq(project_id.to_owned()))
+            .filter(deployments::function_id.eq(function_id.to_owned()))
+            .into_boxed()
+    };
+    run_list!(
+        conn,
+        q,
+        base,
+        (deployment_column, deployment_search),
+        cursor.as_ref(),
+        DeploymentRow
+    )
+}
+
+pub async fn executions(
+    conn: &mut AsyncPgConnection,
+    project_id: &str,
+    function_id: &str,
+    q: &ListQuery,
+) -> Result<(i64, Vec<ExecutionRow>), ApiError> {
+    let cursor = match &q.cursor {
+        None => None,
+        Some(c) => {
+            let found: Option<(ExecutionRow, i64)> = executions::table
+                .filter(executions::project_id.eq(project_id))
+                .filter(executions::function_id.eq(function_id))
+                .filter(executions::id.eq(&c.id))
+                .select((ExecutionRow::as_select(), executions::seq))
+                .first(conn)
+                .await
+                .optional()?;
+            let (r, seq) = found.ok_or_else(|| cursor_not_found("Execution", &c.id))?;
+            let mut m = CursorValues::new();
+            m.insert("$id".into(), Value::from(r.id));
+            m.insert("$createdAt".into(), time_value(&r.created_at));
+            m.insert("$updatedAt".into(), time_value(&r.updated_at));
+            m.insert("$sequence".into(), Value::from(seq));
+            m.insert("trigger".into(), Value::from(r.trigger));
+            m.insert("status".into(), Value::from(r.status));
+            m.insert(
+                "responseStatusCode".into(),
+                Value::from(r.response_status_code),
+            );
+            m.insert("duration".into(), Value::from(r.duration));
+            m.insert("requestMethod".into(), Value::from(r.request_method));
+            m.insert("requestPath".into(), Value::from(r.request_path));
+            m.insert("deploymentId".into(), Value::from(r.deployment_id));
+            Some(m)
+        }
+    };
+    let base = || {
+        executions::table
+            .filter(executions::project_id.eq(project_id.to_owned()))
+            .filter(executions::function_id.eq(function_id.to_owned()))
+            .into_boxed()
+    };
+    run_list!(
+        conn,
+        q,
+        base,
+        (execution_column, execution_search),
+        cursor.as_ref(),
+        ExecutionRow
+    )
+}
+
+/// Variables of one resource: (`function`, function id) or (`project`, '').
+pub async fn variables(
+    conn: &mut AsyncPgConnection,
+    project_id: &str,
+    resource_type: &str,
+    resource_id: &str,
+    q: &ListQuery,
+) -> Result<(i64, Vec<VariableRow>), ApiError> {
+    let cursor = match &q.cursor {
+        None => None,
+        Some(c) => {
+            let found: Option<VariableRow> = variables::table
+                .filter(variables::project_id.eq(project_id))
+                .filter(variables::resource_type.eq(resource_type))
+                .filter(variables::resource_id.eq(resource_id))
+                .filter(variables::id.eq(&c.id))
+                .select(VariableRow::as_select())
+                .first(conn)
+                .await
+                .optional()?;
+            let r = found.ok_or_else(|| cursor_not_found("Variable", &c.id))?;
+            let mut m = CursorValues::new();
+            m.insert("$id".into(), Value::from(r.id));
+            m.insert("$createdAt".into(), time_value(&r.created_at));
+            m.insert("$updatedAt".into(), time_value(&r.updated_at));
+            m.insert("$sequence".into(), Value::from(r.seq));
+            m.insert("key".into(), Value::from(r.key));
+            m.insert("resourceType".into(), Value::from(r.resource_type));
+            m.insert("resourceId".into(), Value::from(r.resource_id));
+            m.insert("secret".into(), Value::from(r.secret));
+            Some(m)
+        }
+    };
+    let base = || {
+        variables::table
+            .filter(variables::project_id.eq(project_id.to_owned()))
+            .filter(variables::resource_type.eq(resource_type.to_owned()))
+            .filter(variables::resource_id.eq(resource_id.to_owned()))
+            .into_boxed()
+    };
+    run_list!(
+        conn,
+        q,
+        base,
+        (variable_column, variable_search),
+        cursor.as_ref(),
+        VariableRow
+    )
+}
