@@ -292,25 +292,38 @@ describe('deployments', () => {
     big.copy = done;
   });
 
-  test('delete clears the active deployment and its files', async () => {
+  test('delete clears the active deployment', async () => {
     assert.ok(big?.copy, 'duplicate exists');
     const { fn, deployment, copy } = big;
+    // The duplicate of an activating deployment activates when it is ready (a redeploy).
     let got = await functions.get({ functionId: fn.$id });
-    assert.equal(got.deploymentId, deployment.$id);
-    await functions.deleteDeployment({ functionId: fn.$id, deploymentId: deployment.$id });
+    assert.equal(got.deploymentId, copy.$id);
+    assert.equal(got.latestDeploymentId, copy.$id);
+    await functions.deleteDeployment({ functionId: fn.$id, deploymentId: copy.$id });
     got = await functions.get({ functionId: fn.$id });
     assert.equal(got.deploymentId, '');
-    assert.equal(got.latestDeploymentId, copy.$id);
+    assert.equal(got.latestDeploymentId, deployment.$id, 'latest falls back to the remaining one');
+    assert.equal(got.latestDeploymentStatus, 'ready');
     await rejectsWith(
-      () => functions.getDeployment({ functionId: fn.$id, deploymentId: deployment.$id }),
+      () => functions.getDeployment({ functionId: fn.$id, deploymentId: copy.$id }),
       404,
       'deployment_not_found',
     );
     await rejectsWith(
-      () => functions.deleteDeployment({ functionId: fn.$id, deploymentId: deployment.$id }),
+      () => functions.getDeploymentDownload({ functionId: fn.$id, deploymentId: copy.$id }),
       404,
       'deployment_not_found',
     );
+    await rejectsWith(
+      () => functions.deleteDeployment({ functionId: fn.$id, deploymentId: copy.$id }),
+      404,
+      'deployment_not_found',
+    );
+    await functions.deleteDeployment({ functionId: fn.$id, deploymentId: deployment.$id });
+    got = await functions.get({ functionId: fn.$id });
+    assert.equal(got.latestDeploymentId, '');
+    const list = await functions.listDeployments({ functionId: fn.$id });
+    assert.equal(list.total, 0);
   });
 
   test('template deployment from a git repository', async () => {
