@@ -13,6 +13,8 @@ use tokio::time::Instant;
 /// Time allowed on top of the function timeout before the executor gives up on a response (the
 /// runtime itself answers `Execution timed out.` at the function timeout).
 pub const DEADLINE_MARGIN: Duration = Duration::from_secs(3);
+/// Most bytes of a runtime response body read (spec 7.3: executor body 20 MiB).
+pub const MAX_RESPONSE_BODY_BYTES: usize = 20 * 1024 * 1024;
 /// Most bytes read from one log file.
 pub const MAX_LOG_FILE_BYTES: u64 = 5 * 1024 * 1024;
 /// The errors text of an execution the executor will not run again after a redelivery.
@@ -271,25 +273,40 @@ impl Executor {
             .body(job.body.clone());
         let remaining = deadline.saturating_duration_since(Instant::now());
         let exchange = async {
-            let response = request.send().await?;
+            let mut response = request.send().await?;
             let status = response.status().as_u16();
             let headers = response.headers().clone();
-            let body = response.bytes().await?;
-            Ok::<_, reqwest::Error>((status, headers, body))
+            let mut body = Vec::new();
+            let mut too_large = false;
+            while let Some(chunk) = response.chunk().await? {
+                if body.len() + chunk.len() > MAX_RESPONSE_BODY_BYTES {
+                    too_large = true;
+                    break;
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok::<_, reqwest::Error>((status, headers, body, too_large))
         };
         let default_log_id = job.execution_id.clone();
         match tokio::time::timeout(remaining, exchange).await {
-            Ok(Ok((status, headers, body))) => {
+            Ok(Ok((status, headers, body, too_large))) => {
                 let log_id = headers
                     .get("x-open-runtimes-log-id")
                     .and_then(|v| v.to_str().ok())
                     .and_then(safe_log_id)
                     .unwrap_or(default_log_id);
                 let (logs, errors) = self.take_logs(runtime, &log_id, job.logging).await;
+                if too_large {
+                    let mut o = failure(call_error(
+                        "Response body is larger than the 20 MiB the executor reads.",
+                    ));
+                    o.logs = logs;
+                    return o;
+                }
                 Outcome0 {
                     status_code: i32::from(status),
                     headers: response_headers(&headers),
-                    body: body.to_vec(),
+                    body,
                     logs,
                     errors,
                     cold_start: false,
