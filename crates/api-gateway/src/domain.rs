@@ -361,10 +361,8 @@ impl ExecutionParams {
             ));
         }
         let is_async = self.is_async.unwrap_or(false);
-        if self.scheduled_at.as_deref().is_some_and(|s| !s.is_empty()) {
-            if !is_async {
-                return Err(ApiError::BadRequest("Scheduled executions must run asynchronously. Set scheduledAt to a future date, or set async to true.".into()));
-            }
+        if self.scheduled_at.as_deref().is_some_and(|s| !s.is_empty()) && !is_async {
+            return Err(ApiError::BadRequest("Scheduled executions must run asynchronously. Set scheduledAt to a future date, or set async to true.".into()));
         }
         Ok(ExecutionRequest {
             body,

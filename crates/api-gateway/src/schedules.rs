@@ -57,9 +57,7 @@ fn default_min_scheduled_at() -> i64 {
 pub fn parse_cron(expr: &str, allow_seconds: bool) -> Result<croner::Cron, String> {
     let expr = expr.trim();
     let fields = expr.split_whitespace().count();
-    let seconds = if expr.starts_with('@') {
-        croner::parser::Seconds::Disallowed
-    } else if fields == 5 {
+    let seconds = if expr.starts_with('@') || fields == 5 {
         croner::parser::Seconds::Disallowed
     } else if fields == 6 && allow_seconds {
         croner::parser::Seconds::Required
@@ -101,11 +99,14 @@ pub fn check_scheduled_at(
     let at = DateTime::parse_from_rfc3339(value)
         .map(|d| d.with_timezone(&Utc))
         .or_else(|_| {
-            chrono::NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M:%S%.f").map(|n| n.and_utc())
+            chrono::NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M:%S%.f")
+                .map(|n| n.and_utc())
         })
         .map_err(|_| invalid("Value must be valid date in ISO 8601 format."))?;
     if at.second() != 0 || at.nanosecond() != 0 {
-        return Err(invalid("Value must be a date with seconds and milliseconds set to 0."));
+        return Err(invalid(
+            "Value must be a date with seconds and milliseconds set to 0.",
+        ));
     }
     if at <= now + chrono::Duration::seconds(min_ahead_seconds) {
         return Err(invalid(&format!(
@@ -129,11 +130,15 @@ pub async fn announce(publisher: &Publisher, project_id: &str, function_id: &str
     )
     .await;
     match sent {
-        Ok(Ok(())) => tracing::debug!(function.id = %function_id, %change, "function change announced"),
+        Ok(Ok(())) => {
+            tracing::debug!(function.id = %function_id, %change, "function change announced")
+        }
         Ok(Err(err)) => {
             tracing::warn!(function.id = %function_id, error = %err, "could not announce function change")
         }
-        Err(_) => tracing::warn!(function.id = %function_id, "announcing a function change timed out"),
+        Err(_) => {
+            tracing::warn!(function.id = %function_id, "announcing a function change timed out")
+        }
     }
 }
 
@@ -209,8 +214,12 @@ async fn fire_slot(ctx: &FireContext, fire: &ScheduleFire) -> Outcome {
         Ok(Some(last)) if last < horizon => {
             let missed = slots_between(&cron, last, horizon.min(slot), 1000);
             if !missed.is_empty() {
-                match sdb::record_skipped(&mut conn, &function.project_id, &function.id, &missed).await {
-                    Ok(n) if n > 0 => tracing::warn!(function.id = %function.id, skipped = n, first = %missed[0], "missed schedule slots beyond the catch-up window recorded as skipped"),
+                match sdb::record_skipped(&mut conn, &function.project_id, &function.id, &missed)
+                    .await
+                {
+                    Ok(n) if n > 0 => {
+                        tracing::warn!(function.id = %function.id, skipped = n, first = %missed[0], "missed schedule slots beyond the catch-up window recorded as skipped")
+                    }
                     Ok(_) => {}
                     Err(e) => return retry(e),
                 }
@@ -220,7 +229,9 @@ async fn fire_slot(ctx: &FireContext, fire: &ScheduleFire) -> Outcome {
         Err(e) => return retry(e),
     }
     if slot < horizon {
-        return match sdb::record_skipped(&mut conn, &function.project_id, &function.id, &[slot]).await {
+        return match sdb::record_skipped(&mut conn, &function.project_id, &function.id, &[slot])
+            .await
+        {
             Ok(n) => {
                 if n > 0 {
                     tracing::warn!(function.id = %function.id, %slot, "slot older than the catch-up window recorded as skipped");
@@ -265,6 +276,11 @@ async fn fire_slot(ctx: &FireContext, fire: &ScheduleFire) -> Outcome {
         },
     );
     job.trigger = "schedule".into();
+    if let Err(err) =
+        crate::job_env::complete_execution_job(&mut conn, &ctx.settings, &function, &mut job).await
+    {
+        return Outcome::Retry(format!("loading variables: {err}"));
+    }
     let row = ExecutionRow {
         project_id: function.project_id.clone(),
         id: execution_id.clone(),
@@ -278,11 +294,6 @@ async fn fire_slot(ctx: &FireContext, fire: &ScheduleFire) -> Outcome {
         request_path: request.path.clone(),
         request_headers: jobs::stored_request_headers(&[(
             "x-appwrite-client-ip".into(),
-    if let Err(err) =
-        crate::job_env::complete_execution_job(&mut conn, &ctx.settings, &function, &mut job).await
-    {
-        return Outcome::Retry(format!("loading variables: {err}"));
-    }
             String::new(),
         )]),
         response_status_code: 0,
@@ -329,17 +340,19 @@ async fn fire_scheduled(ctx: &FireContext, fire: &ScheduleFire) -> Outcome {
         Ok(c) => c,
         Err(e) => return retry(e),
     };
-    let request = match sdb::scheduled_request(&mut conn, &fire.project_id, &fire.execution_id).await {
-        Ok(Some(r)) => r,
-        // Already started (duplicate fire) or deleted (cancelled).
-        Ok(None) => return Outcome::Ack,
-        Err(e) => return retry(e),
-    };
-    let function = match db::functions::find(&mut conn, &fire.project_id, &request.function_id).await {
-        Ok(Some(f)) => f,
-        Ok(None) => return Outcome::Ack,
-        Err(e) => return retry(e),
-    };
+    let request =
+        match sdb::scheduled_request(&mut conn, &fire.project_id, &fire.execution_id).await {
+            Ok(Some(r)) => r,
+            // Already started (duplicate fire) or deleted (cancelled).
+            Ok(None) => return Outcome::Ack,
+            Err(e) => return retry(e),
+        };
+    let function =
+        match db::functions::find(&mut conn, &fire.project_id, &request.function_id).await {
+            Ok(Some(f)) => f,
+            Ok(None) => return Outcome::Ack,
+            Err(e) => return retry(e),
+        };
     let deployment = match db::deployments::find(
         &mut conn,
         &function.project_id,
@@ -355,7 +368,8 @@ async fn fire_scheduled(ctx: &FireContext, fire: &ScheduleFire) -> Outcome {
         }
         Err(e) => return retry(e),
     };
-    let headers: Vec<(String, String)> = serde_json::from_value(request.headers.clone()).unwrap_or_default();
+    let headers: Vec<(String, String)> =
+        serde_json::from_value(request.headers.clone()).unwrap_or_default();
     let exec_request = ExecutionRequest {
         body: request.body.clone(),
         is_async: true,
@@ -379,6 +393,11 @@ async fn fire_scheduled(ctx: &FireContext, fire: &ScheduleFire) -> Outcome {
         },
     );
     job.trigger = "schedule".into();
+    if let Err(err) =
+        crate::job_env::complete_execution_job(&mut conn, &ctx.settings, &function, &mut job).await
+    {
+        return Outcome::Retry(format!("loading variables: {err}"));
+    }
     match sdb::start_scheduled(
         &mut conn,
         &fire.project_id,
@@ -395,11 +414,6 @@ async fn fire_scheduled(ctx: &FireContext, fire: &ScheduleFire) -> Outcome {
                 let delay_ms = now.timestamp_millis() - fire.slot_unix * 1000;
                 tracing::info!(execution.id = %fire.execution_id, delay_ms, "scheduled execution started");
             }
-    if let Err(err) =
-        crate::job_env::complete_execution_job(&mut conn, &ctx.settings, &function, &mut job).await
-    {
-        return Outcome::Retry(format!("loading variables: {err}"));
-    }
             Outcome::Ack
         }
         Err(e) => retry(e),
@@ -425,7 +439,10 @@ mod tests {
     #[test]
     fn slots_between_is_exclusive() {
         let cron = parse_cron("* * * * *", false).unwrap_or_else(|e| panic!("{e}"));
-        let a = Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).single().unwrap_or_default();
+        let a = Utc
+            .with_ymd_and_hms(2030, 1, 1, 0, 0, 0)
+            .single()
+            .unwrap_or_default();
         let b = a + chrono::Duration::minutes(5);
         let s = slots_between(&cron, a, b, 100);
         assert_eq!(s.len(), 4);

@@ -37,7 +37,11 @@ pub struct GatewaySettings {
 
 impl Default for GatewaySettings {
     fn default() -> Self {
-        Self { url: default_gateway_url(), project_id: default_project(), api_key: String::new() }
+        Self {
+            url: default_gateway_url(),
+            project_id: default_project(),
+            api_key: String::new(),
+        }
     }
 }
 
@@ -136,20 +140,29 @@ pub async fn fetch(
     function_id: Option<&str>,
 ) -> Result<Snapshot, SchedulerError> {
     let mut request = http
-        .get(format!("{}/v1/internal/schedules", gateway.url.trim_end_matches('/')))
+        .get(format!(
+            "{}/v1/internal/schedules",
+            gateway.url.trim_end_matches('/')
+        ))
         .header("x-appwrite-project", &gateway.project_id)
         .header("x-appwrite-key", &gateway.api_key)
         .timeout(Duration::from_secs(10));
     if let Some(id) = function_id {
         request = request.query(&[("functionId", id)]);
     }
-    let response = request.send().await.map_err(|e| SchedulerError::Gateway(e.to_string()))?;
+    let response = request
+        .send()
+        .await
+        .map_err(|e| SchedulerError::Gateway(e.to_string()))?;
     let status = response.status();
     if !status.is_success() {
         let body = response.text().await.unwrap_or_default();
         return Err(SchedulerError::Gateway(format!("{status}: {body}")));
     }
-    response.json::<Snapshot>().await.map_err(|e| SchedulerError::Gateway(e.to_string()))
+    response
+        .json::<Snapshot>()
+        .await
+        .map_err(|e| SchedulerError::Gateway(e.to_string()))
 }
 
 struct Shared {
@@ -163,7 +176,10 @@ struct Shared {
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), SchedulerError> {
     let health = Health::default();
     let admin = Admin::start(&settings.admin, health.clone())?;
-    tracing::info!(port = admin.port, "admin listener on /health/livez and /health/readyz");
+    tracing::info!(
+        port = admin.port,
+        "admin listener on /health/livez and /health/readyz"
+    );
     let handle = admin.server.handle();
     let server = tokio::spawn(admin.server);
 
@@ -192,7 +208,11 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
             }
         });
     }
-    tasks.spawn(watch_broker(publisher.clone(), health.clone(), shutdown.clone()));
+    tasks.spawn(watch_broker(
+        publisher.clone(),
+        health.clone(),
+        shutdown.clone(),
+    ));
 
     // Initial load, retried until the gateway answers.
     let mut delay = Duration::from_millis(200);
@@ -200,11 +220,17 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
         match fetch(&shared.http, &settings.gateway, None).await {
             Ok(snapshot) => {
                 let mut table = shared.table.lock().await;
-                let start_after = Utc::now() - chrono::Duration::seconds(snapshot.catch_up_seconds as i64);
+                let start_after =
+                    Utc::now() - chrono::Duration::seconds(snapshot.catch_up_seconds as i64);
                 table.allow_seconds = snapshot.allow_seconds;
                 table.load(&snapshot, start_after);
                 let (crons, once) = table.len();
-                tracing::info!(schedules = crons, scheduled = once, catch_up_seconds = snapshot.catch_up_seconds, "schedules loaded");
+                tracing::info!(
+                    schedules = crons,
+                    scheduled = once,
+                    catch_up_seconds = snapshot.catch_up_seconds,
+                    "schedules loaded"
+                );
                 break;
             }
             Err(err) => {
@@ -237,13 +263,20 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
 
 async fn on_change(shared: Arc<Shared>, incoming: Incoming<FunctionChanged>) -> Outcome {
     let change = incoming.message;
-    match fetch(&shared.http, &shared.settings.gateway, Some(&change.function_id)).await {
+    match fetch(
+        &shared.http,
+        &shared.settings.gateway,
+        Some(&change.function_id),
+    )
+    .await
+    {
         Ok(snapshot) => {
-            shared
-                .table
-                .lock()
-                .await
-                .apply_function(&change.project_id, &change.function_id, &snapshot, Utc::now());
+            shared.table.lock().await.apply_function(
+                &change.project_id,
+                &change.function_id,
+                &snapshot,
+                Utc::now(),
+            );
             shared.wake.notify_one();
             tracing::debug!(function.id = %change.function_id, change = %change.change, "function change applied");
             Outcome::Ack
@@ -312,7 +345,12 @@ async fn publish(publisher: &Publisher, fire: &Fire, shutdown: &CancellationToke
     let mut delay = Duration::from_millis(100);
     loop {
         match publisher
-            .publish("", model::topology::SCHEDULE_FIRES_QUEUE, &message, &PublishOptions::default())
+            .publish(
+                "",
+                model::topology::SCHEDULE_FIRES_QUEUE,
+                &message,
+                &PublishOptions::default(),
+            )
             .await
         {
             Ok(()) => {

@@ -1,5 +1,5 @@
 //! The in-memory schedule table: CRON entries with their next slot, and one-off executions.
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, Timelike, Utc};
 use serde::Deserialize;
 use std::collections::HashMap;
 
@@ -68,8 +68,11 @@ pub fn parse_cron(expr: &str, allow_seconds: bool) -> Option<croner::Cron> {
         .ok()
 }
 
+/// The first slot strictly after `after`, on whole seconds (croner keeps the sub-second part of
+/// its start time, which would make every slot late by that fraction).
 fn next_after(cron: &croner::Cron, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    cron.find_next_occurrence(&after, false).ok()
+    let whole = after.with_nanosecond(0).unwrap_or(after);
+    cron.find_next_occurrence(&whole, false).ok()
 }
 
 #[derive(Default)]
@@ -109,13 +112,27 @@ impl Table {
             tracing::warn!(%expr, "unparseable schedule ignored");
             return None;
         };
-        Some(Entry { expr: expr.to_owned(), next: next_after(&cron, start_after), cron })
+        Some(Entry {
+            expr: expr.to_owned(),
+            next: next_after(&cron, start_after),
+            cron,
+        })
     }
 
     /// Applies the gateway's current view of one function (after a `FunctionChanged`).
-    pub fn apply_function(&mut self, project_id: &str, function_id: &str, snapshot: &Snapshot, now: DateTime<Utc>) {
+    pub fn apply_function(
+        &mut self,
+        project_id: &str,
+        function_id: &str,
+        snapshot: &Snapshot,
+        now: DateTime<Utc>,
+    ) {
         let key = (project_id.to_owned(), function_id.to_owned());
-        match snapshot.schedules.iter().find(|s| s.project_id == project_id && s.function_id == function_id) {
+        match snapshot
+            .schedules
+            .iter()
+            .find(|s| s.project_id == project_id && s.function_id == function_id)
+        {
             Some(s) => {
                 let keep = self.crons.get(&key).is_some_and(|e| e.expr == s.schedule);
                 if !keep {
@@ -136,7 +153,8 @@ impl Table {
                 }
             }
         }
-        self.once.retain(|_, o| !(o.project_id == project_id && o.function_id == function_id));
+        self.once
+            .retain(|_, o| !(o.project_id == project_id && o.function_id == function_id));
         for o in &snapshot.scheduled {
             if o.project_id == project_id && o.function_id == function_id {
                 self.once.insert(o.execution_id.clone(), o.clone());
@@ -196,7 +214,9 @@ mod tests {
     use chrono::TimeZone;
 
     fn t(h: u32, m: u32, s: u32) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2030, 1, 1, h, m, s).single().unwrap_or_default()
+        Utc.with_ymd_and_hms(2030, 1, 1, h, m, s)
+            .single()
+            .unwrap_or_default()
     }
 
     fn snapshot(schedules: Vec<(&str, &str)>, scheduled: Vec<(&str, DateTime<Utc>)>) -> Snapshot {
@@ -205,24 +225,47 @@ mod tests {
             allow_seconds: true,
             schedules: schedules
                 .into_iter()
-                .map(|(f, s)| CronSchedule { project_id: "p".into(), function_id: f.into(), schedule: s.into() })
+                .map(|(f, s)| CronSchedule {
+                    project_id: "p".into(),
+                    function_id: f.into(),
+                    schedule: s.into(),
+                })
                 .collect(),
             scheduled: scheduled
                 .into_iter()
-                .map(|(e, at)| OneOff { project_id: "p".into(), function_id: "f".into(), execution_id: e.into(), scheduled_at: at })
+                .map(|(e, at)| OneOff {
+                    project_id: "p".into(),
+                    function_id: "f".into(),
+                    execution_id: e.into(),
+                    scheduled_at: at,
+                })
                 .collect(),
         }
     }
 
     #[test]
     fn catch_up_fires_missed_slots_in_the_window_once() {
-        let mut table = Table::default();
-        table.allow_seconds = true;
+        let mut table = Table {
+            allow_seconds: true,
+            ..Default::default()
+        };
         // Started at 10:03:30 with a 5-minute window: 09:59..10:03 are due at once.
-        table.load(&snapshot(vec![("f", "* * * * *")], vec![]), t(10, 3, 30) - Duration::seconds(300));
+        table.load(
+            &snapshot(vec![("f", "* * * * *")], vec![]),
+            t(10, 3, 30) - Duration::seconds(300),
+        );
         let (fires, next) = table.take_due(t(10, 3, 30));
         let slots: Vec<_> = fires.iter().map(|f| f.slot).collect();
-        assert_eq!(slots, vec![t(9, 59, 0), t(10, 0, 0), t(10, 1, 0), t(10, 2, 0), t(10, 3, 0)]);
+        assert_eq!(
+            slots,
+            vec![
+                t(9, 59, 0),
+                t(10, 0, 0),
+                t(10, 1, 0),
+                t(10, 2, 0),
+                t(10, 3, 0)
+            ]
+        );
         assert_eq!(next, Some(t(10, 4, 0)));
         let (again, _) = table.take_due(t(10, 3, 59));
         assert!(again.is_empty());
@@ -231,15 +274,30 @@ mod tests {
     #[test]
     fn changes_replace_and_remove() {
         let mut table = Table::default();
-        table.load(&snapshot(vec![("f", "*/2 * * * * *")], vec![("e1", t(10, 0, 5))]), t(10, 0, 0));
+        table.load(
+            &snapshot(vec![("f", "*/2 * * * * *")], vec![("e1", t(10, 0, 5))]),
+            t(10, 0, 0),
+        );
         assert_eq!(table.len(), (1, 1));
         let (fires, _) = table.take_due(t(10, 0, 5));
-        assert_eq!(fires.iter().filter(|f| f.execution_id.is_empty()).count(), 2); // :02, :04
+        assert_eq!(
+            fires.iter().filter(|f| f.execution_id.is_empty()).count(),
+            2
+        ); // :02, :04
         assert_eq!(fires.iter().filter(|f| f.execution_id == "e1").count(), 1);
         table.apply_function("p", "f", &snapshot(vec![], vec![]), t(10, 0, 6));
         assert_eq!(table.len(), (0, 0));
         let (fires, next) = table.take_due(t(10, 1, 0));
         assert!(fires.is_empty() && next.is_none());
+    }
+
+    #[test]
+    fn slots_are_whole_seconds() {
+        let mut table = Table::default();
+        let start = t(10, 0, 0) + Duration::milliseconds(702);
+        table.load(&snapshot(vec![("f", "*/2 * * * * *")], vec![]), start);
+        let (_, next) = table.take_due(start);
+        assert_eq!(next, Some(t(10, 0, 2)));
     }
 
     #[test]

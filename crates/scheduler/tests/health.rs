@@ -23,14 +23,23 @@ fn free_port() -> u16 {
 }
 
 fn rabbitmqctl(args: &[&str]) {
-    let out = Command::new("rabbitmqctl").args(args).output().expect("rabbitmqctl runs (RabbitMQ installed? run scripts/infra-up.sh)");
-    assert!(out.status.success(), "rabbitmqctl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("rabbitmqctl")
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("rabbitmqctl runs (RabbitMQ installed? run scripts/infra-up.sh): {e}"));
+    assert!(
+        out.status.success(),
+        "rabbitmqctl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 struct Vhost(String);
 impl Drop for Vhost {
     fn drop(&mut self) {
-        let _ = Command::new("rabbitmqctl").args(["delete_vhost", &self.0]).output();
+        let _ = Command::new("rabbitmqctl")
+            .args(["delete_vhost", &self.0])
+            .output();
     }
 }
 
@@ -38,7 +47,15 @@ impl Drop for Vhost {
 async fn fires_slots_follows_changes_and_stops_cleanly() {
     let vhost = Vhost(format!("test_sched_{}", std::process::id()));
     rabbitmqctl(&["add_vhost", &vhost.0]);
-    rabbitmqctl(&["set_permissions", "-p", &vhost.0, "fnplat", ".*", ".*", ".*"]);
+    rabbitmqctl(&[
+        "set_permissions",
+        "-p",
+        &vhost.0,
+        "fnplat",
+        ".*",
+        ".*",
+        ".*",
+    ]);
     let amqp_url = format!("amqp://fnplat:fnplat@127.0.0.1:5672/{}", vhost.0);
 
     // Stand-in gateway: function f1 every 2 s from the start; f2 appears after a change.
@@ -79,7 +96,10 @@ async fn fires_slots_follows_changes_and_stops_cleanly() {
     let port = free_port();
     let settings = scheduler::Settings {
         amqp: serde_json::from_value(serde_json::json!({"url": amqp_url})).expect("amqp settings"),
-        admin: AdminSettings { host: "127.0.0.1".into(), port },
+        admin: AdminSettings {
+            host: "127.0.0.1".into(),
+            port,
+        },
         gateway: scheduler::GatewaySettings {
             url: format!("http://127.0.0.1:{gw_port}"),
             project_id: "p".into(),
@@ -102,14 +122,22 @@ async fn fires_slots_follows_changes_and_stops_cleanly() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(became_ready, "scheduler never became ready (is RabbitMQ running? run scripts/infra-up.sh)");
+    assert!(
+        became_ready,
+        "scheduler never became ready (is RabbitMQ running? run scripts/infra-up.sh)"
+    );
 
     // Read the fires from the real queue.
     let conn = queue::connect_once(&amqp_url).await.expect("connect");
     let channel = conn.create_channel().await.expect("channel");
     queue::declare_topology(&channel).await.expect("topology");
     let mut consumer = channel
-        .basic_consume(model::topology::SCHEDULE_FIRES_QUEUE, "test", BasicConsumeOptions::default(), FieldTable::default())
+        .basic_consume(
+            model::topology::SCHEDULE_FIRES_QUEUE,
+            "test",
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
         .await
         .expect("consume");
     let started = chrono::Utc::now().timestamp();
@@ -118,22 +146,36 @@ async fn fires_slots_follows_changes_and_stops_cleanly() {
     let mut announced = false;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     while tokio::time::Instant::now() < deadline && (f1_slots.len() < 6 || f2_slots.len() < 2) {
-        let Ok(Some(Ok(delivery))) = tokio::time::timeout(Duration::from_secs(3), consumer.next()).await else {
+        let Ok(Some(Ok(delivery))) =
+            tokio::time::timeout(Duration::from_secs(3), consumer.next()).await
+        else {
             continue;
         };
         let fire = ScheduleFire::decode(delivery.data.as_slice()).expect("ScheduleFire");
         delivery.ack(BasicAckOptions::default()).await.expect("ack");
         assert_eq!(fire.project_id, "p");
-        assert_eq!(fire.slot_unix % 2, 0, "slot {} is not on the */2 grid", fire.slot_unix);
+        assert_eq!(
+            fire.slot_unix % 2,
+            0,
+            "slot {} is not on the */2 grid",
+            fire.slot_unix
+        );
         match fire.function_id.as_str() {
             "f1" => f1_slots.push(fire.slot_unix),
             "f2" => f2_slots.push(fire.slot_unix),
             other => panic!("unexpected function {other}"),
         }
         if f1_slots.len() >= 4 && !announced {
-            schedules.lock().unwrap_or_else(|e| e.into_inner()).push(("f2", "*/2 * * * * *"));
+            schedules
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(("f2", "*/2 * * * * *"));
             let publisher = queue::Publisher::new(amqp_url.clone());
-            let change = FunctionChanged { project_id: "p".into(), function_id: "f2".into(), change: "create".into() };
+            let change = FunctionChanged {
+                project_id: "p".into(),
+                function_id: "f2".into(),
+                change: "create".into(),
+            };
             publisher
                 .broadcast(model::topology::FUNCTION_CHANGED_EXCHANGE, "", &change)
                 .await
@@ -142,22 +184,39 @@ async fn fires_slots_follows_changes_and_stops_cleanly() {
         }
     }
     // Catch-up: the first fires cover the 5 s window before the start.
-    assert!(f1_slots.first().is_some_and(|s| *s < started), "no catch-up fire: {f1_slots:?} started {started}");
+    assert!(
+        f1_slots.first().is_some_and(|s| *s < started),
+        "no catch-up fire: {f1_slots:?} started {started}"
+    );
     let mut sorted = f1_slots.clone();
     sorted.dedup();
     assert_eq!(sorted, f1_slots, "f1 slots fired twice or out of order");
     assert!(f1_slots.len() >= 6, "f1 fired {f1_slots:?}");
-    assert!(f2_slots.len() >= 2, "the change was not applied: f2 fired {f2_slots:?}");
     assert!(
-        fetches.lock().unwrap_or_else(|e| e.into_inner()).iter().any(|q| q.contains("functionId=f2")),
+        f2_slots.len() >= 2,
+        "the change was not applied: f2 fired {f2_slots:?}"
+    );
+    assert!(
+        fetches
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .any(|q| q.contains("functionId=f2")),
         "the scheduler did not re-fetch the changed function"
     );
 
     shutdown.cancel();
     let finished = tokio::time::timeout(Duration::from_secs(15), task).await;
-    assert!(matches!(finished, Ok(Ok(Ok(())))), "scheduler did not stop cleanly: {finished:?}");
     assert!(
-        client.get(format!("http://127.0.0.1:{port}/health/livez")).send().await.is_err(),
+        matches!(finished, Ok(Ok(Ok(())))),
+        "scheduler did not stop cleanly: {finished:?}"
+    );
+    assert!(
+        client
+            .get(format!("http://127.0.0.1:{port}/health/livez"))
+            .send()
+            .await
+            .is_err(),
         "admin listener still up after shutdown"
     );
     let _ = channel.close(200, "done").await;

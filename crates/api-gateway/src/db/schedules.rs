@@ -1,6 +1,6 @@
 //! Queries behind CRON slots, one-off `scheduledAt` executions and the scheduler's full load.
-use super::schema::{executions, functions, outbox, schedule_slots, scheduled_requests};
 use super::executions::ExecutionRow;
+use super::schema::{executions, functions, outbox, schedule_slots, scheduled_requests};
 use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;

@@ -42,7 +42,13 @@ pub async fn handler(
     }
     tracing::info!(function.id = %function.id, execution.id = %execution.id, %status, "execution deleted");
     if status == SCHEDULED {
-        crate::schedules::announce(&state.publisher, &auth.project_id, &function.id, "execution").await;
+        crate::schedules::announce(
+            &state.publisher,
+            &auth.project_id,
+            &function.id,
+            "execution",
+        )
+        .await;
     }
     Ok(HttpResponse::NoContent().finish())
 }

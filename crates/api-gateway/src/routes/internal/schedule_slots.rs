@@ -13,12 +13,17 @@ pub async fn handler(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     if auth.caller != Caller::Key {
-        return Err(ApiError::UnauthorizedScope("Internal endpoint: API key required".into()));
+        return Err(ApiError::UnauthorizedScope(
+            "Internal endpoint: API key required".into(),
+        ));
     }
     let mut conn = state.pool.get().await?;
     let function = super::super::load_function(&mut conn, &auth.project_id, &path).await?;
     let slots = sdb::list_slots(&mut conn, &auth.project_id, &function.id, 1000).await?;
-    let skipped = slots.iter().filter(|s| s.status == sdb::SLOT_SKIPPED).count();
+    let skipped = slots
+        .iter()
+        .filter(|s| s.status == sdb::SLOT_SKIPPED)
+        .count();
     Ok(HttpResponse::Ok().json(json!({
         "total": slots.len(),
         "skipped": skipped,

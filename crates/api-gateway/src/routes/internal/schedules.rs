@@ -21,7 +21,9 @@ pub async fn handler(
     query: web::Query<Params>,
 ) -> Result<HttpResponse, ApiError> {
     if auth.caller != Caller::Key {
-        return Err(ApiError::UnauthorizedScope("Internal endpoint: API key required".into()));
+        return Err(ApiError::UnauthorizedScope(
+            "Internal endpoint: API key required".into(),
+        ));
     }
     let function_id = query.function_id.as_deref();
     let mut conn = state.pool.get().await?;
