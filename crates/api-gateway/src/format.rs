@@ -15,6 +15,7 @@
 use actix_web::body::{self, BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use serde_json::{Map, Value};
 use std::fmt;
@@ -271,7 +272,15 @@ pub async fn middleware(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let format = Version::of_header(req.headers().get(HEADER).and_then(|v| v.to_str().ok()));
-    let res = next.call(req).await?;
+    let mut res = next.call(req).await?;
+    // The python SDK reads `Content-Type` of every answer, 204 included (KeyError without it), and
+    // parses JSON when it says so: an empty 204 must carry a non-JSON content type.
+    if res.status() == StatusCode::NO_CONTENT && !res.headers().contains_key(header::CONTENT_TYPE) {
+        res.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+    }
     let model = res
         .request()
         .match_pattern()

@@ -19,3 +19,9 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         HttpResponse::ServiceUnavailable().json(body)
     }
 }
+
+/// `GET /v1/health/version` (public, no project): `{"version": "<Appwrite version spoken>"}`.
+/// `appwrite client --endpoint` checks it before saving the endpoint.
+pub async fn version() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({"version": model::APPWRITE_VERSION}))
+}

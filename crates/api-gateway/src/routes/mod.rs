@@ -3,8 +3,9 @@ pub mod deployments;
 pub mod executions;
 pub mod functions;
 pub mod health;
-pub mod proxy;
 pub mod internal;
+pub mod proxy;
+pub mod variables;
 
 use crate::db::functions::FunctionRow;
 use crate::error::ApiError;
@@ -14,7 +15,6 @@ use diesel_async::AsyncPgConnection;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/health/livez").route(web::get().to(health::livez)))
         .service(resource("/health/readyz").route(web::get().to(health::readyz)))
-        .service(resource("/v1/proxy/rules").route(web::get().to(proxy::rules::handler)))
         .service(
             web::scope("/v1/functions")
                 .service(

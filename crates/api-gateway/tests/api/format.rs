@@ -107,3 +107,28 @@ async fn proxy_rules_are_an_empty_list_for_the_cli() {
     .await
     .assert_error(401, "general_unauthorized_scope");
 }
+
+#[tokio::test]
+async fn health_version_is_public_for_appwrite_client() {
+    let app = spawn_app().await;
+    let reply = app.raw(app.client.get(app.url("/v1/health/version"))).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["version"], model::APPWRITE_VERSION);
+}
+
+#[tokio::test]
+async fn no_content_answers_carry_a_non_json_content_type() {
+    let app = spawn_app().await;
+    app.create_function("fn1").await;
+    let reply = app.delete("/v1/functions/fn1").await;
+    assert_eq!(reply.status, 204);
+    let content_type = reply
+        .headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(
+        !content_type.is_empty() && !content_type.starts_with("application/json"),
+        "{content_type:?}"
+    );
+}
