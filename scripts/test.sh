@@ -5,14 +5,16 @@
 #   2. node --test tests/runtime/      (runtime image tests, when present)
 #   3. end-to-end: the whole stack on its own resources (gateway :18080, database fnplat_e2e,
 #      vhost fnplat-e2e, /var/lib/fnplat/e2e) driven by node-appwrite from tests/e2e/
+#   4. sdk: tests/sdk/run.sh (the same scenarios with node-appwrite and two python `appwrite`
+#      releases) and 5. cli: tests/cli/run.sh (`appwrite push function`), on the same e2e stack
 #
-# FNPLAT_TEST_SUITES="unit runtime e2e" picks suites (default: all three).
+# FNPLAT_TEST_SUITES="unit runtime e2e sdk cli" picks suites (default: all five).
 # FNPLAT_E2E_KEEP=1 keeps the e2e database/vhost after the run for inspection.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
-SUITES=${FNPLAT_TEST_SUITES:-unit runtime e2e}
+SUITES=${FNPLAT_TEST_SUITES:-unit runtime e2e sdk cli}
 STACK=$ROOT/scripts/stack.sh
 
 log() { printf '\n[test] %s\n' "$*" >&2; }
@@ -75,30 +77,46 @@ run_e2e() {
   local assignments
   assignments=$("$STACK" env e2e) || return 1
   while IFS= read -r line; do export "${line?}"; done <<<"$assignments"
+  has_suite e2e || return 0
   log "node --test tests/e2e/ against $E2E_ENDPOINT (project $E2E_PROJECT)"
   timeout --foreground "${FNPLAT_E2E_TIMEOUT:-1800}" \
     node --test --test-concurrency=1 tests/e2e/
 }
 
-if has_suite e2e; then
+run_on_stack() { # suite command... : a suite that drives the e2e stack run_e2e started
+  local name=$1 s2=$SECONDS; shift
+  has_suite "$name" || return 0
+  if [ -z "${E2E_ENDPOINT:-}" ]; then record "$name" 1 0; return 1; fi   # the stack never came up
+  log "$name: $* against $E2E_ENDPOINT"
+  timeout --foreground "${FNPLAT_E2E_TIMEOUT:-1800}" "$@"
+  local rc2=$?
+  record "$name" "$rc2" $((SECONDS - s2))
+  return "$rc2"
+}
+
+if has_suite e2e || has_suite sdk || has_suite cli; then
+  unset E2E_ENDPOINT
   s=$SECONDS
   trap '"$STACK" stop e2e' EXIT
   trap 'exit 130' INT
   trap 'exit 143' TERM   # so the EXIT trap stops the stack on Ctrl-C or a CI kill too
   run_e2e; rc=$?
-  if [ "$rc" -ne 0 ]; then
+  others=0
+  run_on_stack sdk tests/sdk/run.sh || others=1
+  run_on_stack cli tests/cli/run.sh || others=1
+  if [ "$rc" -ne 0 ] || [ "$others" -ne 0 ]; then
     log "e2e failed: service logs"
     "$STACK" logs e2e 80
   fi
   "$STACK" stop e2e
   trap - EXIT INT TERM
   [ "${FNPLAT_E2E_KEEP:-0}" = 1 ] || "$STACK" e2e-cleanup
-  record e2e "$rc" $((SECONDS - s))
+  ! has_suite e2e || record e2e "$rc" $((SECONDS - s))
 fi
 
 # --- summary ------------------------------------------------------------------------------------
 log "summary (total $((SECONDS - t0))s)"
-for suite in unit runtime e2e; do
+for suite in unit runtime e2e sdk cli; do
   [ -n "${result[$suite]:-}" ] && printf '  %-8s %s\n' "$suite" "${result[$suite]}" >&2
 done
 exit $failed

@@ -13,6 +13,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CACHE=${FNPLAT_CACHE_DIR:-/var/cache/fnplat}/sdk-venv
 export PIP_CERT=${PIP_CERT:-/etc/ssl/certs/ca-certificates.crt}
 export PIP_DISABLE_PIP_VERSION_CHECK=1
+export npm_config_cache=${npm_config_cache:-${FNPLAT_CACHE_DIR:-/var/cache/fnplat}/npm}
 MODE=${1:-all}
 
 log() { printf '[sdk] %s\n' "$*" >&2; }
