@@ -586,7 +586,7 @@ mod tests {
         assert_eq!(v["functionId"], "fn1");
         assert!(v.get("resourceId").is_none());
         let f = convert(Model::Function, Version(1, 0, 0), native_function());
-        assert_eq!(keys(&f).contains(&"scheduleNext".to_string()), true);
+        assert!(keys(&f).contains(&"scheduleNext".to_string()));
         assert!(f["vars"][0].get("secret").is_none());
     }
 
