@@ -54,9 +54,25 @@ run_node() {
   node --test --test-concurrency=1 "$HERE/node/"
 }
 
+# A key of E2E_PROJECT holding only functions.read, and a second project with its own key (the
+# scope and project-isolation scenarios), made with the gateway's admin command on the stack's
+# database. FNPLAT_STACK_PROFILE names the stack.sh profile E2E_* point at (default e2e).
+make_keys() {
+  local stack="$HERE/../../scripts/stack.sh" profile=${FNPLAT_STACK_PROFILE:-e2e}
+  [ -n "${E2E_KEY_READONLY:-}" ] && [ -n "${E2E_KEY_OTHER:-}" ] && return 0
+  export E2E_PROJECT_OTHER=${E2E_PROJECT_OTHER:-sdk-other}
+  "$stack" admin "$profile" create-project "$E2E_PROJECT_OTHER" >&2 || return 1
+  E2E_KEY_OTHER=$("$stack" admin "$profile" create-key --project "$E2E_PROJECT_OTHER" --name sdk \
+    --scopes functions.read,functions.write,executions.read,executions.write) || return 1
+  E2E_KEY_READONLY=$("$stack" admin "$profile" create-key --project "$E2E_PROJECT" --name sdk-read \
+    --scopes functions.read) || return 1
+  export E2E_KEY_OTHER E2E_KEY_READONLY
+}
+
 : "${E2E_ENDPOINT:?E2E_ENDPOINT is not set (scripts/stack.sh env e2e)}"
 : "${E2E_PROJECT:?E2E_PROJECT is not set}"
 : "${E2E_KEY:?E2E_KEY is not set}"
+make_keys || { log "creating the scope/isolation keys failed"; exit 1; }
 case "$MODE" in
   install) install ;;
   python) run_python ;;

@@ -409,3 +409,37 @@ test('test_response_format', async () => {
   assert.ok(listed.total >= 1);
   assert.ok(listed.executions.every((e) => 'resourceId' in e && !('functionId' in e)));
 });
+
+test('test_scopes', async () => {
+  const { functionId } = deployed;
+  const readonly = new Functions(new Client().setEndpoint(ENDPOINT).setProject(PROJECT).setKey(process.env.E2E_KEY_READONLY));
+  assert.ok((await readonly.list({ queries: [Query.limit(100)] })).functions.some((f) => f.$id === functionId));
+  assert.equal((await readonly.get({ functionId })).$id, functionId);
+  const err = await expectError(
+    () => readonly.create({ functionId: ID.unique(), name: 'x', runtime: RUNTIME }), 401, 'general_unauthorized_scope',
+  );
+  assert.match(err.message, /functions\.write/);
+  await expectError(() => readonly.delete({ functionId }), 401, 'general_unauthorized_scope');
+  await expectError(() => readonly.createExecution({ functionId }), 401, 'general_unauthorized_scope');
+  await expectError(() => readonly.listExecutions({ functionId }), 401, 'general_unauthorized_scope');
+  assert.equal((await functions.get({ functionId })).$id, functionId); // untouched
+});
+
+test('test_project_isolation', async () => {
+  const { functionId } = deployed;
+  const otherProject = process.env.E2E_PROJECT_OTHER;
+  const other = new Functions(new Client().setEndpoint(ENDPOINT).setProject(otherProject).setKey(process.env.E2E_KEY_OTHER));
+  assert.ok(!(await other.list({ queries: [Query.limit(100)] })).functions.some((f) => f.$id === functionId));
+  await expectError(() => other.get({ functionId }), 404, 'function_not_found');
+  const fn = await other.create({ functionId: ID.unique(), name: 'sdk-node-other', runtime: RUNTIME });
+  try {
+    assert.equal((await raw('GET', `/functions/${fn.$id}`)).status, 404);
+    // the first project's key means nothing in the other project
+    assert.equal((await raw('GET', '/functions', { headers: { 'x-appwrite-project': otherProject } })).status, 401);
+  } finally {
+    await other.delete({ functionId: fn.$id });
+  }
+  const unknown = await raw('GET', '/functions', { headers: { 'x-appwrite-project': 'no-such-project' } });
+  assert.equal(unknown.status, 404);
+  assert.equal(unknown.json.type, 'project_not_found');
+});

@@ -11,12 +11,17 @@ from appwrite.id import ID
 from appwrite.input_file import InputFile
 from appwrite.query import Query
 
+from appwrite.client import Client
+from appwrite.services.functions import Functions
+
 from conftest import (
+    ENDPOINT,
     FIXTURE,
     RUNTIME,
     execution_function_id,
     expect_error,
     modern_format,
+    new_client,
     pack,
     raw,
     schedule_time,
@@ -279,3 +284,46 @@ def test_response_format(deployed):
     listed = raw("GET", f"/functions/{function_id}/executions").json()
     assert listed["total"] >= 1
     assert all("resourceId" in e and "functionId" not in e for e in listed["executions"])
+
+
+def test_scopes(functions, deployed):
+    function_id, _ = deployed
+    readonly = Functions(new_client(os.environ["E2E_KEY_READONLY"]))
+    assert function_id in [f.id for f in readonly.list(queries=[Query.limit(100)]).functions]
+    assert readonly.get(function_id).id == function_id
+    err = expect_error(
+        lambda: readonly.create(ID.unique(), "x", RUNTIME), 401, "general_unauthorized_scope"
+    )
+    assert "functions.write" in err.message
+    expect_error(lambda: readonly.delete(function_id), 401, "general_unauthorized_scope")
+    expect_error(
+        lambda: readonly.create_execution(function_id), 401, "general_unauthorized_scope"
+    )
+    expect_error(
+        lambda: readonly.list_executions(function_id), 401, "general_unauthorized_scope"
+    )
+    assert functions.get(function_id).id == function_id  # untouched
+
+
+def test_project_isolation(deployed):
+    function_id, _ = deployed
+    other_project = os.environ["E2E_PROJECT_OTHER"]
+    other = Functions(
+        Client()
+        .set_endpoint(ENDPOINT)
+        .set_project(other_project)
+        .set_key(os.environ["E2E_KEY_OTHER"])
+    )
+    assert function_id not in [f.id for f in other.list(queries=[Query.limit(100)]).functions]
+    expect_error(lambda: other.get(function_id), 404, "function_not_found")
+    fn = other.create(ID.unique(), "sdk-py-other", RUNTIME)
+    try:
+        mine = raw("GET", f"/functions/{fn.id}")
+        assert mine.status_code == 404, mine.text
+        # the first project's key means nothing in the other project
+        foreign = raw("GET", "/functions", headers={"x-appwrite-project": other_project})
+        assert foreign.status_code == 401, foreign.text
+    finally:
+        other.delete(fn.id)
+    unknown = raw("GET", "/functions", headers={"x-appwrite-project": "no-such-project"})
+    assert unknown.status_code == 404 and unknown.json()["type"] == "project_not_found"
