@@ -357,6 +357,8 @@ test('test_cancel_deployment', async () => {
   const dep = await functions.createDeployment({
     functionId: fn.$id, code: InputFile.fromPath(codeTarball, 'code.tar.gz'), activate: false,
   });
+  assert.equal(dep.status, 'waiting');
+  assert.equal(dep.activate, false);
   const canceled = await functions.updateDeploymentStatus({ functionId: fn.$id, deploymentId: dep.$id });
   assert.equal(canceled.status, 'canceled');
   assert.equal((await functions.getDeployment({ functionId: fn.$id, deploymentId: dep.$id })).status, 'canceled');
@@ -442,4 +444,31 @@ test('test_project_isolation', async () => {
   const unknown = await raw('GET', '/functions', { headers: { 'x-appwrite-project': 'no-such-project' } });
   assert.equal(unknown.status, 404);
   assert.equal(unknown.json.type, 'project_not_found');
+});
+
+test('test_specifications_and_retention', async () => {
+  const slugs = (await functions.listSpecifications()).specifications.map((s) => s.slug);
+  const fn = await makeFunction({
+    name: 'sdk-node-spec', buildSpecification: slugs.at(-1), runtimeSpecification: slugs[0], deploymentRetention: 180,
+  });
+  assert.equal(fn.buildSpecification, slugs.at(-1));
+  assert.equal(fn.runtimeSpecification, slugs[0]);
+  assert.equal(fn.deploymentRetention, 180);
+  const updated = await functions.update({ functionId: fn.$id, name: 'sdk-node-spec', deploymentRetention: 30 });
+  assert.equal(updated.deploymentRetention, 30);
+  assert.equal((await functions.update({ functionId: fn.$id, name: 'sdk-node-spec' })).deploymentRetention, 0); // PUT resets
+  await expectError(() => functions.create({ functionId: ID.unique(), name: 'x', runtime: RUNTIME, buildSpecification: 's-no-such' }), 400);
+  await expectError(() => functions.create({ functionId: ID.unique(), name: 'x', runtime: RUNTIME, deploymentRetention: 40000 }), 400);
+});
+
+test('test_download_output', async () => {
+  const { functionId, deploymentId } = deployed;
+  const source = Buffer.from(await functions.getDeploymentDownload({ functionId, deploymentId, type: 'source' }));
+  const output = Buffer.from(await functions.getDeploymentDownload({ functionId, deploymentId, type: 'output' }));
+  assert.ok(!output.equals(source));
+  assert.ok(gunzipSync(output).length > 0);
+  await functions.createExecution({ functionId, xpath: '/' });
+  const listed = await functions.listExecutions({ functionId, total: false });
+  assert.equal(listed.total, 0);
+  assert.ok(listed.executions.length >= 1);
 });

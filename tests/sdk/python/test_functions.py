@@ -240,6 +240,7 @@ def test_duplicate_deployment(functions, deployed):
 def test_cancel_deployment(functions, make_function, code_tarball):
     fn = make_function(name="sdk-py-cancel")
     dep = functions.create_deployment(fn.id, InputFile.from_path(str(code_tarball)), False)
+    assert value(dep.status) == "waiting" and dep.activate is False
     canceled = functions.update_deployment_status(fn.id, dep.id)
     assert value(canceled.status) == "canceled"
     assert value(functions.get_deployment(fn.id, dep.id).status) == "canceled"
@@ -327,3 +328,38 @@ def test_project_isolation(deployed):
         other.delete(fn.id)
     unknown = raw("GET", "/functions", headers={"x-appwrite-project": "no-such-project"})
     assert unknown.status_code == 404 and unknown.json()["type"] == "project_not_found"
+
+
+def test_specifications_and_retention(functions, make_function):
+    slugs = [s.slug for s in functions.list_specifications().specifications]
+    fn = make_function(
+        name="sdk-py-spec",
+        build_specification=slugs[-1],
+        runtime_specification=slugs[0],
+        deployment_retention=180,
+    )
+    assert fn.buildspecification == slugs[-1] and fn.runtimespecification == slugs[0]
+    assert fn.deploymentretention == 180
+    updated = functions.update(fn.id, "sdk-py-spec", deployment_retention=30)
+    assert updated.deploymentretention == 30
+    assert functions.update(fn.id, "sdk-py-spec").deploymentretention == 0  # PUT resets
+    expect_error(
+        lambda: functions.create(ID.unique(), "x", RUNTIME, build_specification="s-no-such"),
+        400,
+        None,
+    )
+    expect_error(
+        lambda: functions.create(ID.unique(), "x", RUNTIME, deployment_retention=40000),
+        400,
+        None,
+    )
+
+
+def test_download_output(functions, deployed):
+    function_id, deployment_id = deployed
+    source = functions.get_deployment_download(function_id, deployment_id, type="source")
+    output = functions.get_deployment_download(function_id, deployment_id, type="output")
+    assert output != source and gzip.decompress(output)
+    functions.create_execution(function_id, path="/")
+    listed = functions.list_executions(function_id, total=False)
+    assert listed.total == 0 and len(listed.executions) >= 1
