@@ -472,3 +472,37 @@ test('test_download_output', async () => {
   assert.equal(listed.total, 0);
   assert.ok(listed.executions.length >= 1);
 });
+
+function gitRepo() {
+  const repo = join(work, `template-${randomUUID().slice(0, 8)}`);
+  cpSync(FIXTURE, join(repo, 'hello'), { recursive: true, filter: (src) => !src.includes('node_modules') });
+  const env = {
+    ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@example.com', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@example.com',
+  };
+  for (const args of [['init', '-q'], ['add', '.'], ['commit', '-q', '-m', 'template'], ['tag', 'v1']]) {
+    execFileSync('git', args, { cwd: repo, env });
+  }
+  return `file://${repo}`;
+}
+
+test('test_template_deployment', { timeout: BUILD_TIMEOUT_MS + 60_000 }, async () => {
+  const fn = await makeFunction({ name: 'sdk-node-template' });
+  const repository = gitRepo();
+  const dep = await functions.createTemplateDeployment({
+    functionId: fn.$id, repository, owner: 'local', rootDirectory: 'hello', type: 'tag', reference: 'v1', activate: true,
+  });
+  assert.equal(dep.type, 'vcs');
+  const done = await waitDeployment(fn.$id, dep.$id);
+  assert.equal(done.status, 'ready', done.buildLogs);
+  const deadline = Date.now() + 30_000;
+  while ((await functions.get({ functionId: fn.$id })).deploymentId !== dep.$id) {
+    if (Date.now() > deadline) throw new Error('template deployment never became active');
+    await sleep(500);
+  }
+  const e = await functions.createExecution({ functionId: fn.$id, xpath: '/from-template' });
+  assert.equal(e.status, 'completed');
+  assert.equal(JSON.parse(e.responseBody).path, '/from-template');
+  await expectError(() => functions.createTemplateDeployment({
+    functionId: fn.$id, repository, owner: 'local', rootDirectory: 'hello', type: 'tag', reference: 'no-such-tag',
+  }), 400);
+});

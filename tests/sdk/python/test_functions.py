@@ -3,6 +3,9 @@ under the same names; keep them in step (tests/sdk/README.md)."""
 import gzip
 import json
 import os
+import shutil
+import subprocess
+import time
 import uuid
 
 import pytest
@@ -363,3 +366,34 @@ def test_download_output(functions, deployed):
     functions.create_execution(function_id, path="/")
     listed = functions.list_executions(function_id, total=False)
     assert listed.total == 0 and len(listed.executions) >= 1
+
+
+def git_repo(workdir):
+    """A local git repository holding node-hello under hello/, tagged v1 (file:// URL)."""
+    repo = workdir / f"template-{uuid.uuid4().hex[:8]}"
+    shutil.copytree(FIXTURE, repo / "hello", ignore=shutil.ignore_patterns("node_modules"))
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+    for args in (["init", "-q"], ["add", "."], ["commit", "-q", "-m", "template"], ["tag", "v1"]):
+        subprocess.run(["git", *args], cwd=repo, env=env, check=True)
+    return f"file://{repo}"
+
+
+def test_template_deployment(functions, make_function, workdir):
+    fn = make_function(name="sdk-py-template")
+    url = git_repo(workdir)
+    dep = functions.create_template_deployment(fn.id, url, "local", "hello", "tag", "v1", activate=True)
+    assert dep.type == "vcs"
+    done = wait_deployment(functions, fn.id, dep.id)
+    assert value(done.status) == "ready", done.buildlogs
+    deadline = time.time() + 30
+    while functions.get(fn.id).deploymentid != dep.id:
+        assert time.time() < deadline, "template deployment never became active"
+        time.sleep(0.5)
+    e = functions.create_execution(fn.id, path="/from-template")
+    assert value(e.status) == "completed" and json.loads(e.responsebody)["path"] == "/from-template"
+    expect_error(
+        lambda: functions.create_template_deployment(fn.id, url, "local", "hello", "tag", "no-such-tag"),
+        400,
+        None,
+    )
