@@ -142,6 +142,15 @@ fn check_events(events: &[String]) -> Result<(), ApiError> {
             "Triggering a function on a function event is not allowed.",
         ));
     }
+    if events.iter().any(|e| {
+        let parts: Vec<&str> = e.split('.').collect();
+        !(2..=7).contains(&parts.len()) || parts.iter().any(|p| p.is_empty())
+    }) {
+        return Err(invalid(
+            "events",
+            "Value must be a valid event name: 2 to 7 dot-separated parts.",
+        ));
+    }
     Ok(())
 }
 

@@ -7,6 +7,7 @@ pub mod db;
 pub mod deploy;
 pub mod domain;
 pub mod error;
+pub mod events;
 pub mod format;
 pub mod job_env;
 pub mod jobs;

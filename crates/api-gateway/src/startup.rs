@@ -96,8 +96,13 @@ impl Application {
                         let outcome = crate::consumers::handle_build_event(pool, m).await;
                         if ready && outcome == queue::Outcome::Ack {
                             // A ready build may have been activated: schedules follow it.
-                            crate::schedules::announce(&publisher, &project, &function, "deployment")
-                                .await;
+                            crate::schedules::announce(
+                                &publisher,
+                                &project,
+                                &function,
+                                "deployment",
+                            )
+                            .await;
                         }
                         outcome
                     }
@@ -144,6 +149,17 @@ impl Application {
                 }
             });
         }
+
+        tasks.spawn(crate::events::run(
+            crate::events::TriggerContext {
+                pool: pool.clone(),
+                settings: settings.clone(),
+                outbox_wake: outbox_wake.clone(),
+            },
+            amqp_url.clone(),
+            prefetch,
+            shutdown.clone(),
+        ));
 
         let state = web::Data::new(AppState {
             settings: settings.clone(),

@@ -17,6 +17,9 @@ pub const BUILD_CANCEL_EXCHANGE: &str = "fnplat.build-cancel";
 pub const FUNCTION_CHANGED_EXCHANGE: &str = "fnplat.function-changed";
 /// Topic exchange carrying Appwrite events (`functions.<id>.executions.<id>.create`, ...).
 pub const EVENTS_EXCHANGE: &str = "fnplat.events";
+/// Durable quorum queue bound to [`EVENTS_EXCHANGE`] with `#`: the gateway starts event-triggered
+/// executions from it.
+pub const EVENT_TRIGGERS_QUEUE: &str = "fnplat.event-triggers";
 
 /// Dead-letter exchange and its queue: poison messages end here with the reason in headers.
 pub const DEAD_LETTER_EXCHANGE: &str = "fnplat.dlx";

@@ -157,6 +157,25 @@ pub async fn declare_topology(channel: &Channel) -> Result<(), QueueError> {
             FieldTable::default(),
         )
         .await?;
+    channel
+        .queue_declare(
+            topology::EVENT_TRIGGERS_QUEUE,
+            QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            quorum_args(),
+        )
+        .await?;
+    channel
+        .queue_bind(
+            topology::EVENT_TRIGGERS_QUEUE,
+            topology::EVENTS_EXCHANGE,
+            "#",
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
     Ok(())
 }
 

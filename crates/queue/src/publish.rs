@@ -173,6 +173,43 @@ impl Publisher {
         result
     }
 
+    /// Publishes raw JSON (`content-type: application/json`, persistent, `message_id` set) to a
+    /// topic/fanout exchange, not mandatory, waiting for the confirm (Appwrite events).
+    pub async fn broadcast_json(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        body: &[u8],
+        message_id: &str,
+    ) -> Result<(), QueueError> {
+        let channel = self.channel().await?;
+        let props = BasicProperties::default()
+            .with_delivery_mode(2)
+            .with_content_type(ShortString::from("application/json"))
+            .with_message_id(ShortString::from(message_id));
+        let result = async {
+            let confirm = channel
+                .basic_publish(
+                    exchange,
+                    routing_key,
+                    BasicPublishOptions::default(),
+                    body,
+                    props,
+                )
+                .await?
+                .await?;
+            match confirm {
+                Confirmation::Nack(_) => Err(QueueError::Nacked),
+                _ => Ok(()),
+            }
+        }
+        .await;
+        if let Err(QueueError::Broker(_)) = &result {
+            self.live.lock().await.take();
+        }
+        result
+    }
+
     /// True when a live channel exists or one can be opened now (readiness).
     pub async fn ready(&self) -> bool {
         self.channel().await.is_ok()

@@ -1,6 +1,7 @@
 //! PostgreSQL access: the pool, embedded migrations and one module of queries per aggregate.
 //! Handlers never write SQL; they call these functions.
 pub mod deployments;
+pub mod events;
 pub mod executions;
 pub mod functions;
 pub mod keys;

@@ -153,6 +153,17 @@ diesel::table! {
 diesel::allow_tables_to_appear_in_same_query!(functions, deployments, executions, outbox);
 
 diesel::table! {
+    event_fires (project_id, function_id, event_id) {
+        project_id -> Text,
+        function_id -> Text,
+        event_id -> Text,
+        event -> Text,
+        execution_id -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     schedule_slots (project_id, function_id, slot) {
         project_id -> Text,
         function_id -> Text,

@@ -101,7 +101,9 @@ pub async fn handler(
     }
     let chunk = match req.headers().get("content-range") {
         Some(value) => Some(crate::deploy::parse_content_range(
-            value.to_str().map_err(|_| ApiError::StorageInvalidContentRange)?,
+            value
+                .to_str()
+                .map_err(|_| ApiError::StorageInvalidContentRange)?,
         )?),
         None => None,
     };
@@ -225,8 +227,17 @@ pub async fn handler(
     }
     state.outbox_wake.notify_one();
     tracing::info!(function.id = %row.function_id, deployment.id = %row.id, size = row.source_size, "deployment created");
-    Ok(super::super::json(
-        StatusCode::ACCEPTED,
-        wire::Deployment::from(row),
-    ))
+    let project_id = row.project_id.clone();
+    let model = wire::Deployment::from(row);
+    crate::events::spawn_emit(
+        &state.tasks,
+        &state.publisher,
+        &project_id,
+        format!(
+            "functions.{}.deployments.{}.create",
+            model.resource_id, model.id
+        ),
+        &model,
+    );
+    Ok(super::super::json(StatusCode::ACCEPTED, model))
 }

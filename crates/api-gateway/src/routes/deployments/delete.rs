@@ -33,5 +33,12 @@ pub async fn handler(
     files.extend(chunks);
     super::chunks::remove_files(&state, files);
     tracing::info!(function.id = %function.id, deployment.id = %row.id, "deployment deleted");
+    crate::events::spawn_emit(
+        &state.tasks,
+        &state.publisher,
+        &auth.project_id,
+        format!("functions.{}.deployments.{}.delete", function.id, row.id),
+        crate::wire::Deployment::from(row),
+    );
     Ok(HttpResponse::NoContent().finish())
 }

@@ -51,14 +51,20 @@ pub async fn handler(
         build_specification: c.build_specification,
         runtime_specification: c.runtime_specification,
     };
+    let auth_project = row.project_id.clone();
     let mut conn = state.pool.get().await?;
     if !crate::db::functions::insert(&mut conn, &row).await? {
         return Err(ApiError::FunctionAlreadyExists);
     }
     tracing::info!(function.id = %row.id, "function created");
     crate::schedules::announce(&state.publisher, &row.project_id, &row.id, "create").await;
-    Ok(super::super::json(
-        StatusCode::CREATED,
-        wire::Function::from(row),
-    ))
+    let model = wire::Function::from(row);
+    crate::events::spawn_emit(
+        &state.tasks,
+        &state.publisher,
+        &auth_project,
+        format!("functions.{}.create", model.id),
+        &model,
+    );
+    Ok(super::super::json(StatusCode::CREATED, model))
 }

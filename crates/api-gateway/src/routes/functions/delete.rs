@@ -17,6 +17,13 @@ pub async fn handler(
         .ok_or(ApiError::FunctionNotFound)?;
     tracing::info!(function.id = %path, files = files.len(), "function deleted");
     crate::schedules::announce(&state.publisher, &auth.project_id, &path, "delete").await;
+    crate::events::spawn_emit(
+        &state.tasks,
+        &state.publisher,
+        &auth.project_id,
+        format!("functions.{path}.delete"),
+        serde_json::json!({"$id": path.as_str()}),
+    );
     let store = state.store.clone();
     state.tasks.spawn(async move {
         for key in files {

@@ -21,8 +21,14 @@ pub async fn handler(
         .ok_or(ApiError::FunctionNotFound)?;
     tracing::info!(function.id = %updated.id, "function updated");
     crate::schedules::announce(&state.publisher, &updated.project_id, &updated.id, "update").await;
-    Ok(super::super::json(
-        StatusCode::OK,
-        super::super::function_model(&mut conn, updated).await?,
-    ))
+    let (project_id, id) = (updated.project_id.clone(), updated.id.clone());
+    let model = super::super::function_model(&mut conn, updated).await?;
+    crate::events::spawn_emit(
+        &state.tasks,
+        &state.publisher,
+        &project_id,
+        format!("functions.{id}.update"),
+        &model,
+    );
+    Ok(super::super::json(StatusCode::OK, model))
 }

@@ -1,0 +1,68 @@
+//! Queries behind event triggers: subscribed functions and the exactly-once claim.
+use super::executions::ExecutionRow;
+use super::functions::FunctionRow;
+use super::schema::{event_fires, executions, functions};
+use chrono::{DateTime, Utc};
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use diesel_async::scoped_futures::ScopedFutureExt;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = event_fires, check_for_backend(Pg))]
+pub struct EventFireRow {
+    pub project_id: String,
+    pub function_id: String,
+    pub event_id: String,
+    pub event: String,
+    pub execution_id: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Enabled functions of a project with an active deployment and at least one event subscription.
+pub async fn subscribed(
+    conn: &mut AsyncPgConnection,
+    project_id: &str,
+) -> Result<Vec<FunctionRow>, diesel::result::Error> {
+    functions::table
+        .filter(functions::project_id.eq(project_id))
+        .filter(functions::enabled.eq(true))
+        .filter(functions::deployment_id.ne(""))
+        .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
+            "cardinality(events) > 0",
+        ))
+        .select(FunctionRow::as_select())
+        .load(conn)
+        .await
+}
+
+/// Claims `(function, event id)` and, when this call is the first, inserts the execution and its
+/// job in the same transaction. Returns false for a duplicate (redelivered) event.
+pub async fn insert_fire(
+    conn: &mut AsyncPgConnection,
+    fire: &EventFireRow,
+    row: &ExecutionRow,
+    queue: &str,
+    job: Vec<u8>,
+) -> Result<bool, diesel::result::Error> {
+    conn.transaction(|conn| {
+        async move {
+            let claimed = diesel::insert_into(event_fires::table)
+                .values(fire)
+                .on_conflict_do_nothing()
+                .execute(conn)
+                .await?;
+            if claimed == 0 {
+                return Ok(false);
+            }
+            diesel::insert_into(executions::table)
+                .values(row)
+                .execute(conn)
+                .await?;
+            super::outbox::insert(conn, queue, job, &row.id).await?;
+            Ok(true)
+        }
+        .scope_boxed()
+    })
+    .await
+}
