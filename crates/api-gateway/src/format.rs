@@ -265,13 +265,147 @@ fn variable(format: Version, m: &mut Map<String, Value>) {
     }
 }
 
-/// The one place conversions happen: successful JSON responses of the routes in `Model::of_route`
-/// are re-encoded for the request's `X-Appwrite-Response-Format`.
+/// A request whose body older formats shape differently (spec 14, "Request upgrades").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    CreateFunction,
+    UpdateFunction,
+    CreateExecution,
+    CreateVariable,
+    UpdateVariable,
+}
+
+impl Operation {
+    /// The operation of a method on a route pattern, if its body is ever upgraded.
+    pub fn of_route(method: &str, pattern: &str) -> Option<Self> {
+        let segments: Vec<&str> = pattern
+            .trim_matches('/')
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .collect();
+        match (method, segments.as_slice()) {
+            ("POST", ["v1", "functions"]) => Some(Self::CreateFunction),
+            ("PUT", ["v1", "functions", id]) if id.starts_with('{') => Some(Self::UpdateFunction),
+            ("POST", ["v1", "functions", _, "executions"]) => Some(Self::CreateExecution),
+            ("POST", ["v1", "functions", _, "variables"] | ["v1", "project", "variables"]) => {
+                Some(Self::CreateVariable)
+            }
+            ("PUT", ["v1", "functions", _, "variables", _] | ["v1", "project", "variables", _]) => {
+                Some(Self::UpdateVariable)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Requests of formats from this one on are never upgraded.
+const NEWEST_UPGRADE: Version = Version(1, 9, 5);
+
+/// The build command Appwrite filled in for clients older than 1.4.0 that sent none.
+fn default_commands(runtime: &str) -> Option<&'static str> {
+    let key = runtime.split('-').next().unwrap_or_default();
+    Some(match key {
+        "node" => "npm install",
+        "python" => "pip install --no-cache-dir -r requirements.txt",
+        "dart" => "dart pub get",
+        "php" => "composer update --no-interaction --ignore-platform-reqs --optimize-autoloader --prefer-dist --no-dev",
+        "ruby" => "bundle install",
+        "swift" => "swift package resolve",
+        "dotnet" => "dotnet restore",
+        _ => return None,
+    })
+}
+
+/// Upgrades the JSON body an older client sent to today's parameters (pure; non-objects pass).
+pub fn upgrade_request(operation: Operation, format: Version, body: Value) -> Value {
+    let Value::Object(mut m) = body else {
+        return body;
+    };
+    let absent = |m: &Map<String, Value>, k: &str| m.get(k).is_none_or(Value::is_null);
+    match operation {
+        Operation::CreateFunction | Operation::UpdateFunction => {
+            if format < Version(1, 4, 0) && absent(&m, "commands") {
+                let commands = m
+                    .get("runtime")
+                    .and_then(Value::as_str)
+                    .and_then(default_commands);
+                if let Some(commands) = commands {
+                    m.insert("commands".into(), Value::from(commands));
+                }
+            }
+            if format < Version(1, 9, 0) {
+                if let Some(spec) = m.remove("specification").filter(|v| !v.is_null()) {
+                    for key in ["buildSpecification", "runtimeSpecification"] {
+                        if absent(&m, key) {
+                            m.insert(key.into(), spec.clone());
+                        }
+                    }
+                }
+            }
+        }
+        Operation::CreateExecution => {
+            if format < Version(1, 4, 0) && absent(&m, "body") {
+                if let Some(data) = m.remove("data") {
+                    m.insert("body".into(), data);
+                }
+            }
+        }
+        Operation::CreateVariable | Operation::UpdateVariable => {
+            if format < Version(1, 7, 0) && absent(&m, "secret") {
+                m.insert("secret".into(), Value::from(false));
+            }
+            if operation == Operation::CreateVariable
+                && format < NEWEST_UPGRADE
+                && absent(&m, "variableId")
+            {
+                m.insert("variableId".into(), Value::from("unique()"));
+            }
+        }
+    }
+    Value::Object(m)
+}
+
+/// Rewrites the JSON body of an old client's request (see `upgrade_request`).
+async fn upgrade_body(req: &mut ServiceRequest, format: Version) -> Result<(), actix_web::Error> {
+    if format >= NEWEST_UPGRADE {
+        return Ok(());
+    }
+    let Some(operation) = req
+        .match_pattern()
+        .and_then(|p| Operation::of_route(req.method().as_str(), &p))
+    else {
+        return Ok(());
+    };
+    let is_json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json"));
+    if !is_json {
+        return Ok(());
+    }
+    let bytes = req.extract::<actix_web::web::Bytes>().await?;
+    let out = match serde_json::from_slice::<Value>(&bytes) {
+        Ok(body) => serde_json::to_vec(&upgrade_request(operation, format, body))
+            .map(actix_web::web::Bytes::from)
+            .unwrap_or(bytes),
+        // the handler reports the malformed body
+        Err(_) => bytes,
+    };
+    req.headers_mut().remove(header::CONTENT_LENGTH);
+    req.set_payload(actix_web::dev::Payload::from(out));
+    Ok(())
+}
+
+/// The one place conversions happen: an old client's JSON request body is upgraded
+/// (`upgrade_request`), and successful JSON responses of the routes in `Model::of_route` are
+/// re-encoded for the request's `X-Appwrite-Response-Format`.
 pub async fn middleware(
-    req: ServiceRequest,
+    mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let format = Version::of_header(req.headers().get(HEADER).and_then(|v| v.to_str().ok()));
+    upgrade_body(&mut req, format).await?;
     let mut res = next.call(req).await?;
     // The python SDK reads `Content-Type` of every answer, 204 included (KeyError without it), and
     // parses JSON when it says so: an empty 204 must carry a non-JSON content type.
@@ -588,6 +722,119 @@ mod tests {
         let f = convert(Model::Function, Version(1, 0, 0), native_function());
         assert!(keys(&f).contains(&"scheduleNext".to_string()));
         assert!(f["vars"][0].get("secret").is_none());
+    }
+
+    #[test]
+    fn operations_map_from_method_and_route() {
+        use Operation::*;
+        let cases = [
+            ("POST", "/v1/functions", Some(CreateFunction)),
+            ("PUT", "/v1/functions/{functionId}", Some(UpdateFunction)),
+            ("PUT", "/v1/functions/runtimes", None),
+            ("GET", "/v1/functions", None),
+            (
+                "POST",
+                "/v1/functions/{functionId}/executions",
+                Some(CreateExecution),
+            ),
+            (
+                "POST",
+                "/v1/functions/{functionId}/variables",
+                Some(CreateVariable),
+            ),
+            ("POST", "/v1/project/variables", Some(CreateVariable)),
+            (
+                "PUT",
+                "/v1/functions/{functionId}/variables/{variableId}",
+                Some(UpdateVariable),
+            ),
+            ("POST", "/v1/functions/{functionId}/deployments", None),
+        ];
+        for (method, pattern, op) in cases {
+            assert_eq!(
+                Operation::of_route(method, pattern),
+                op,
+                "{method} {pattern}"
+            );
+        }
+    }
+
+    #[test]
+    fn old_requests_are_upgraded() {
+        let f = upgrade_request(
+            Operation::CreateFunction,
+            Version(1, 8, 0),
+            json!({"name": "a", "runtime": "node-18.0", "specification": "s-1vcpu-1gb"}),
+        );
+        assert_eq!(f["buildSpecification"], "s-1vcpu-1gb");
+        assert_eq!(f["runtimeSpecification"], "s-1vcpu-1gb");
+        assert!(f.get("specification").is_none());
+        assert!(f.get("commands").is_none());
+        let f = upgrade_request(
+            Operation::CreateFunction,
+            Version(1, 3, 0),
+            json!({"runtime": "python-3.11", "specification": null}),
+        );
+        assert_eq!(
+            f["commands"],
+            "pip install --no-cache-dir -r requirements.txt"
+        );
+        let kept = upgrade_request(
+            Operation::UpdateFunction,
+            Version(1, 0, 0),
+            json!({"runtime": "node-18.0", "commands": "make"}),
+        );
+        assert_eq!(kept["commands"], "make");
+        let e = upgrade_request(
+            Operation::CreateExecution,
+            Version(1, 0, 0),
+            json!({"data": "x"}),
+        );
+        assert_eq!(e, json!({"body": "x"}));
+        let v = upgrade_request(
+            Operation::CreateVariable,
+            Version(1, 6, 0),
+            json!({"key": "K", "value": "v"}),
+        );
+        assert_eq!(
+            v,
+            json!({"key": "K", "value": "v", "secret": false, "variableId": "unique()"})
+        );
+        let v = upgrade_request(
+            Operation::CreateVariable,
+            Version(1, 9, 0),
+            json!({"key": "K"}),
+        );
+        assert_eq!(v, json!({"key": "K", "variableId": "unique()"}));
+        let v = upgrade_request(
+            Operation::UpdateVariable,
+            Version(1, 9, 0),
+            json!({"key": "K"}),
+        );
+        assert_eq!(v, json!({"key": "K"}));
+    }
+
+    #[test]
+    fn current_requests_are_untouched() {
+        let body = json!({"name": "a", "runtime": "node-18.0", "specification": "x", "data": "d"});
+        for op in [
+            Operation::CreateFunction,
+            Operation::CreateExecution,
+            Operation::CreateVariable,
+        ] {
+            assert_eq!(
+                upgrade_request(op, Version(1, 9, 5), body.clone()).get("specification"),
+                body.get("specification")
+            );
+        }
+        assert_eq!(
+            upgrade_request(Operation::CreateExecution, LATEST, body.clone()),
+            body
+        );
+        assert_eq!(
+            upgrade_request(Operation::CreateFunction, LATEST, json!("s")),
+            json!("s")
+        );
     }
 
     #[test]

@@ -132,3 +132,59 @@ async fn no_content_answers_carry_a_non_json_content_type() {
         "{content_type:?}"
     );
 }
+
+/// POST `path` with the key, `format` and a JSON body.
+async fn post_as(app: &TestApp, path: &str, format: &str, body: Value) -> crate::helpers::Reply {
+    app.raw(
+        app.client
+            .post(app.url(path))
+            .header("X-Appwrite-Project", PROJECT)
+            .header("X-Appwrite-Key", API_KEY)
+            .header("X-Appwrite-Response-Format", format)
+            .json(&body),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn old_clients_requests_are_upgraded() {
+    let app = spawn_app().await;
+    let specs = get_as(&app, "/v1/functions/specifications", None).await;
+    let slug = specs["specifications"][0]["slug"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
+    let reply = post_as(
+        &app,
+        "/v1/functions",
+        "1.8.0",
+        json!({"functionId": "old", "name": "old", "runtime": "node-18.0", "specification": slug}),
+    )
+    .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    assert_eq!(reply.body["specification"], slug.as_str());
+    let now = get_as(&app, "/v1/functions/old", Some("1.9.5")).await;
+    assert_eq!(now["buildSpecification"], slug.as_str());
+    assert_eq!(now["runtimeSpecification"], slug.as_str());
+
+    // 1.6 clients send no variableId and expect plain (non-secret) variables
+    let reply = post_as(
+        &app,
+        "/v1/functions/old/variables",
+        "1.6.0",
+        json!({"key": "K", "value": "v"}),
+    )
+    .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    assert_eq!(reply.body["value"], "v");
+    assert!(reply.body.get("secret").is_none());
+    let id = reply.body["$id"].as_str().unwrap_or("").to_owned();
+    assert_eq!(id.len(), 20, "{id}");
+    let stored = get_as(
+        &app,
+        &format!("/v1/functions/old/variables/{id}"),
+        Some("1.9.5"),
+    )
+    .await;
+    assert_eq!(stored["secret"], false);
+}
