@@ -196,5 +196,24 @@ describe('event triggers', () => {
     assert.ok(msg.body.id);
     assert.equal(msg.body.payload.$id, dep.$id);
     assert.equal(msg.body.payload.resourceId, users.fn.$id);
+
+    // build status changes arrive as deployment updates, ending with the ready one
+    const update = `functions.${users.fn.$id}.deployments.${dep.$id}.update`;
+    const until = Date.now() + 5 * 60_000;
+    const readyUpdate = () => seen.find((m) => m.key === update && m.body.payload.status === 'ready');
+    while (!readyUpdate() && Date.now() < until) await sleep(500);
+    assert.ok(readyUpdate(), `no ready ${update} among ${JSON.stringify(seen.map((m) => [m.key, m.body.payload.status]))}`);
+
+    // an execution: create, then update with its result
+    const execution = await functions.createExecution({ functionId: users.fn.$id, async: true });
+    const prefix = `functions.${users.fn.$id}.executions.${execution.$id}`;
+    const end = Date.now() + 60_000;
+    const completed = () => seen.find((m) => m.key === `${prefix}.update` && m.body.payload.status === 'completed');
+    while (!completed() && Date.now() < end) await sleep(300);
+    const createdMsg = seen.find((m) => m.key === `${prefix}.create`);
+    assert.ok(createdMsg, `no ${prefix}.create among ${JSON.stringify(seen.map((m) => m.key))}`);
+    assert.equal(createdMsg.body.payload.trigger, 'http');
+    assert.ok(completed(), `no completed ${prefix}.update`);
+    assert.equal(completed().body.payload.$id, execution.$id);
   });
 });

@@ -129,6 +129,69 @@ pub fn spawn_emit(
     tasks.spawn(async move { emit(&publisher, &project_id, event, payload).await });
 }
 
+/// `functions.<f>.executions.<e>.<action>` with the Execution model.
+pub fn emit_execution(
+    tasks: &tokio_util::task::TaskTracker,
+    publisher: &Arc<Publisher>,
+    row: &ExecutionRow,
+    action: &str,
+) {
+    let event = format!(
+        "functions.{}.executions.{}.{action}",
+        row.function_id, row.id
+    );
+    spawn_emit(
+        tasks,
+        publisher,
+        &row.project_id,
+        event,
+        crate::wire::Execution::from(row.clone()),
+    );
+}
+
+/// After a change persisted by a consumer (build status, execution result): loads the resource
+/// and publishes its `update` event. Best effort.
+pub async fn emit_update_from_db(
+    pool: &Pool,
+    publisher: &Publisher,
+    project_id: &str,
+    function_id: &str,
+    deployment_id: Option<&str>,
+    execution_id: Option<&str>,
+) {
+    let Ok(mut conn) = pool.get().await else {
+        return;
+    };
+    if let Some(id) = deployment_id {
+        if let Ok(Some(row)) =
+            crate::db::deployments::find(&mut conn, project_id, function_id, id).await
+        {
+            let event = format!("functions.{function_id}.deployments.{id}.update");
+            emit(
+                publisher,
+                project_id,
+                event,
+                crate::wire::Deployment::from(row),
+            )
+            .await;
+        }
+    }
+    if let Some(id) = execution_id {
+        if let Ok(Some(row)) =
+            crate::db::executions::find(&mut conn, project_id, function_id, id).await
+        {
+            let event = format!("functions.{function_id}.executions.{id}.update");
+            emit(
+                publisher,
+                project_id,
+                event,
+                crate::wire::Execution::from(row),
+            )
+            .await;
+        }
+    }
+}
+
 /// What the event consumer needs.
 #[derive(Clone)]
 pub struct TriggerContext {

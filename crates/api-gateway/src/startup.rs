@@ -91,9 +91,23 @@ impl Application {
                     let (pool, publisher) = (pool.clone(), publisher.clone());
                     async move {
                         let ready = m.message.status == model::proto::BuildStatus::Ready as i32;
+                        let status_change =
+                            m.message.status != model::proto::BuildStatus::Unspecified as i32;
                         let (project, function) =
                             (m.message.project_id.clone(), m.message.function_id.clone());
-                        let outcome = crate::consumers::handle_build_event(pool, m).await;
+                        let deployment = m.message.deployment_id.clone();
+                        let outcome = crate::consumers::handle_build_event(pool.clone(), m).await;
+                        if status_change && outcome == queue::Outcome::Ack {
+                            crate::events::emit_update_from_db(
+                                &pool,
+                                &publisher,
+                                &project,
+                                &function,
+                                Some(&deployment),
+                                None,
+                            )
+                            .await;
+                        }
                         if ready && outcome == queue::Outcome::Ack {
                             // A ready build may have been activated: schedules follow it.
                             crate::schedules::announce(
@@ -121,8 +135,32 @@ impl Application {
                 prefetch,
             );
             let token = shutdown.clone();
+            let publisher = publisher.clone();
             tasks.spawn(async move {
-                let handler = move |m| crate::consumers::handle_execution_result(pool.clone(), m);
+                let handler = move |m: queue::Incoming<model::proto::ExecutionResult>| {
+                    let (pool, publisher) = (pool.clone(), publisher.clone());
+                    async move {
+                        let (project, function, execution) = (
+                            m.message.project_id.clone(),
+                            m.message.function_id.clone(),
+                            m.message.execution_id.clone(),
+                        );
+                        let outcome =
+                            crate::consumers::handle_execution_result(pool.clone(), m).await;
+                        if outcome == queue::Outcome::Ack {
+                            crate::events::emit_update_from_db(
+                                &pool,
+                                &publisher,
+                                &project,
+                                &function,
+                                None,
+                                Some(&execution),
+                            )
+                            .await;
+                        }
+                        outcome
+                    }
+                };
                 if let Err(err) = queue::run_consumer(config, token, handler).await {
                     tracing::error!(error = %err, "execution results consumer stopped");
                 }

@@ -131,9 +131,15 @@ pub async fn handler(
             body: request.body.clone(),
         };
         crate::db::schedules::insert_scheduled(&mut conn, &row, &stored).await?;
-        crate::schedules::announce(&state.publisher, &row.project_id, &row.function_id, "execution")
-            .await;
+        crate::schedules::announce(
+            &state.publisher,
+            &row.project_id,
+            &row.function_id,
+            "execution",
+        )
+        .await;
         tracing::info!(function.id = %function.id, execution.id = %execution_id, %at, "execution scheduled");
+        crate::events::emit_execution(&state.tasks, &state.publisher, &row, "create");
         return Ok(super::super::json(
             StatusCode::ACCEPTED,
             wire::Execution::from(row),
@@ -150,6 +156,7 @@ pub async fn handler(
         .await?;
         state.outbox_wake.notify_one();
         tracing::info!(function.id = %function.id, execution.id = %execution_id, "async execution queued");
+        crate::events::emit_execution(&state.tasks, &state.publisher, &row, "create");
         return Ok(super::super::json(
             StatusCode::ACCEPTED,
             wire::Execution::from(row),
@@ -157,6 +164,7 @@ pub async fn handler(
     }
 
     executions::insert(&mut conn, &row).await?;
+    crate::events::emit_execution(&state.tasks, &state.publisher, &row, "create");
     // Give the connection back while waiting for the executor.
     drop(conn);
     let settings = &state.settings.executions;

@@ -41,6 +41,7 @@ pub async fn handler(
         return Err(ApiError::ExecutionInProgress);
     }
     tracing::info!(function.id = %function.id, execution.id = %execution.id, %status, "execution deleted");
+    crate::events::emit_execution(&state.tasks, &state.publisher, &execution, "delete");
     if status == SCHEDULED {
         crate::schedules::announce(
             &state.publisher,
