@@ -506,3 +506,28 @@ test('test_template_deployment', { timeout: BUILD_TIMEOUT_MS + 60_000 }, async (
     functionId: fn.$id, repository, owner: 'local', rootDirectory: 'hello', type: 'tag', reference: 'no-such-tag',
   }), 400);
 });
+
+test('test_head_execution_and_logging_off', { timeout: BUILD_TIMEOUT_MS + 60_000 }, async () => {
+  const { functionId } = deployed;
+  const head = await functions.createExecution({ functionId, method: 'HEAD', xpath: '/' });
+  assert.equal(head.status, 'completed');
+  assert.equal(head.responseBody, '');
+  assert.equal(head.requestMethod, 'HEAD');
+  const quiet = await makeFunction({ name: 'sdk-node-quiet', logging: false });
+  const dep = await functions.createDeployment({
+    functionId: quiet.$id, code: InputFile.fromPath(codeTarball, 'code.tar.gz'), activate: true,
+  });
+  assert.equal((await waitDeployment(quiet.$id, dep.$id)).status, 'ready');
+  const deadline = Date.now() + 30_000;
+  while ((await functions.get({ functionId: quiet.$id })).deploymentId !== dep.$id) {
+    if (Date.now() > deadline) throw new Error('deployment never became active');
+    await sleep(500);
+  }
+  const e = await functions.createExecution({ functionId: quiet.$id, xpath: '/' });
+  assert.equal(e.status, 'completed');
+  assert.deepEqual([e.logs, e.errors], ['', '']);
+  const a = await functions.createExecution({ functionId: quiet.$id, async: true, xpath: '/' });
+  const done = await waitExecution(quiet.$id, a.$id);
+  assert.equal(done.status, 'completed');
+  assert.deepEqual([done.logs, done.errors], ['', '']);
+});

@@ -397,3 +397,22 @@ def test_template_deployment(functions, make_function, workdir):
         400,
         None,
     )
+
+
+def test_head_execution_and_logging_off(functions, deployed, make_function, code_tarball):
+    function_id, _ = deployed
+    head = functions.create_execution(function_id, method="HEAD", path="/")
+    assert value(head.status) == "completed" and head.responsebody == ""
+    assert head.requestmethod == "HEAD"
+    quiet = make_function(name="sdk-py-quiet", logging=False)
+    dep = functions.create_deployment(quiet.id, InputFile.from_path(str(code_tarball)), True)
+    assert value(wait_deployment(functions, quiet.id, dep.id).status) == "ready"
+    deadline = time.time() + 30
+    while functions.get(quiet.id).deploymentid != dep.id:
+        assert time.time() < deadline, "deployment never became active"
+        time.sleep(0.5)
+    e = functions.create_execution(quiet.id, path="/")
+    assert value(e.status) == "completed" and (e.logs, e.errors) == ("", "")
+    a = functions.create_execution(quiet.id, xasync=True, path="/")
+    done = wait_execution(functions, quiet.id, a.id)
+    assert value(done.status) == "completed" and (done.logs, done.errors) == ("", "")
