@@ -5,10 +5,13 @@
 //!   (`GET /v1/internal/schedules`, API key) and fires the slots missed within the catch-up window.
 //! - It learns of changes through `FunctionChanged` broadcasts (re-fetching that function), and
 //!   re-loads everything every `resync_seconds` as a safety net. It never reads the database.
+//! - croner computes the slots (standard cron semantics, exact slot time); a tokio-cron-scheduler
+//!   `JobScheduler` runs the timers, one one-shot job per entry at its next slot ([`timers`]).
 //! - Every replica fires every slot; the gateway turns `(function, slot)` into at most one
 //!   execution, so replicas need no coordination and a dead replica causes no miss.
 
 pub mod table;
+pub mod timers;
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 use chrono::Utc;
@@ -21,7 +24,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use table::{Fire, Snapshot, Table};
-use tokio::sync::{Mutex, Notify};
+use timers::Timers;
+use tokio::sync::{mpsc, Mutex};
 use tokio_util::sync::CancellationToken;
 
 /// Where the gateway is and how to authenticate to its internal endpoint.
@@ -76,6 +80,8 @@ pub enum SchedulerError {
     Queue(#[from] queue::QueueError),
     #[error("gateway request failed: {0}")]
     Gateway(String),
+    #[error("timer engine: {0}")]
+    Timer(String),
 }
 
 /// Readiness shared with the admin endpoint.
@@ -166,8 +172,7 @@ pub async fn fetch(
 }
 
 struct Shared {
-    table: Mutex<Table>,
-    wake: Notify,
+    timers: Arc<Timers>,
     http: reqwest::Client,
     settings: Settings,
 }
@@ -183,9 +188,10 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     let handle = admin.server.handle();
     let server = tokio::spawn(admin.server);
 
+    let (fires_tx, fires_rx) = mpsc::unbounded_channel();
+    let timers = Timers::start(Arc::new(Mutex::new(Table::default())), fires_tx).await?;
     let shared = Arc::new(Shared {
-        table: Mutex::new(Table::default()),
-        wake: Notify::new(),
+        timers: timers.clone(),
         http: reqwest::Client::new(),
         settings: settings.clone(),
     });
@@ -219,7 +225,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     loop {
         match fetch(&shared.http, &settings.gateway, None).await {
             Ok(snapshot) => {
-                let mut table = shared.table.lock().await;
+                let mut table = shared.timers.table().lock().await;
                 let start_after =
                     Utc::now() - chrono::Duration::seconds(snapshot.catch_up_seconds as i64);
                 table.allow_seconds = snapshot.allow_seconds;
@@ -231,6 +237,8 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
                     catch_up_seconds = snapshot.catch_up_seconds,
                     "schedules loaded"
                 );
+                drop(table);
+                shared.timers.sync().await;
                 break;
             }
             Err(err) => {
@@ -239,6 +247,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
                     _ = shutdown.cancelled() => {
                         tasks.close();
                         tasks.wait().await;
+                        timers.shutdown().await;
                         handle.stop(true).await;
                         let _ = server.await;
                         return Ok(());
@@ -251,8 +260,9 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     }
     health.set_loaded();
     tasks.spawn(resync(shared.clone(), shutdown.clone()));
-    ticker(shared, publisher, shutdown.clone()).await;
+    publish_fires(fires_rx, publisher, shutdown.clone()).await;
 
+    timers.shutdown().await;
     tasks.close();
     tasks.wait().await;
     handle.stop(true).await;
@@ -271,13 +281,13 @@ async fn on_change(shared: Arc<Shared>, incoming: Incoming<FunctionChanged>) -> 
     .await
     {
         Ok(snapshot) => {
-            shared.table.lock().await.apply_function(
+            shared.timers.table().lock().await.apply_function(
                 &change.project_id,
                 &change.function_id,
                 &snapshot,
                 Utc::now(),
             );
-            shared.wake.notify_one();
+            shared.timers.sync().await;
             tracing::debug!(function.id = %change.function_id, change = %change.change, "function change applied");
             Outcome::Ack
         }
@@ -294,8 +304,13 @@ async fn resync(shared: Arc<Shared>, shutdown: CancellationToken) {
         }
         match fetch(&shared.http, &shared.settings.gateway, None).await {
             Ok(snapshot) => {
-                shared.table.lock().await.load(&snapshot, Utc::now());
-                shared.wake.notify_one();
+                shared
+                    .timers
+                    .table()
+                    .lock()
+                    .await
+                    .load(&snapshot, Utc::now());
+                shared.timers.sync().await;
             }
             Err(err) => tracing::warn!(error = %err, "schedule re-sync failed"),
         }
@@ -312,36 +327,35 @@ async fn watch_broker(publisher: Arc<Publisher>, health: Health, shutdown: Cance
     }
 }
 
-/// Sleeps until the next due item (or a change), then publishes what is due, in slot order.
-async fn ticker(shared: Arc<Shared>, publisher: Arc<Publisher>, shutdown: CancellationToken) {
+/// Publishes the fires the timer jobs hand over, one at a time in the order they come.
+async fn publish_fires(
+    mut fires: mpsc::UnboundedReceiver<Fire>,
+    publisher: Arc<Publisher>,
+    shutdown: CancellationToken,
+) {
     loop {
-        let (fires, next) = shared.table.lock().await.take_due(Utc::now());
-        for fire in fires {
-            publish(&publisher, &fire, &shutdown).await;
-            if shutdown.is_cancelled() {
-                return;
-            }
-        }
-        let sleep = next
-            .map(|n| (n - Utc::now()).to_std().unwrap_or(Duration::ZERO))
-            .unwrap_or(Duration::from_secs(3600))
-            .min(Duration::from_secs(3600));
-        tokio::select! {
+        let fire = tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = shared.wake.notified() => {}
-            _ = tokio::time::sleep(sleep) => {}
-        }
+            fire = fires.recv() => fire,
+        };
+        let Some(fire) = fire else { return };
+        publish(&publisher, &fire, &shutdown).await;
+    }
+}
+
+/// The message for one fire (`slot_unix` is the slot, the gateway's dedupe key with the function).
+pub fn fire_message(fire: &Fire) -> ScheduleFire {
+    ScheduleFire {
+        project_id: fire.project_id.clone(),
+        function_id: fire.function_id.clone(),
+        slot_unix: fire.slot.timestamp(),
+        execution_id: fire.execution_id.clone(),
     }
 }
 
 /// Publishes one fire with confirms, retrying until it is accepted or shutdown.
 async fn publish(publisher: &Publisher, fire: &Fire, shutdown: &CancellationToken) {
-    let message = ScheduleFire {
-        project_id: fire.project_id.clone(),
-        function_id: fire.function_id.clone(),
-        slot_unix: fire.slot.timestamp(),
-        execution_id: fire.execution_id.clone(),
-    };
+    let message = fire_message(fire);
     let mut delay = Duration::from_millis(100);
     loop {
         match publisher

@@ -49,6 +49,16 @@ struct Entry {
 
 type Key = (String, String);
 
+/// What one pending timer stands for: a CRON entry's next slot, or a one-off execution.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum TimerKey {
+    Cron {
+        project_id: String,
+        function_id: String,
+    },
+    Once(String),
+}
+
 /// Parses like the gateway does: 5 fields (or a macro), or 6 with seconds when allowed.
 pub fn parse_cron(expr: &str, allow_seconds: bool) -> Option<croner::Cron> {
     let expr = expr.trim();
@@ -201,6 +211,64 @@ impl Table {
             .chain(self.once.values().map(|o| o.scheduled_at))
             .min();
         (fires, next)
+    }
+
+    /// Every item's next due time (what the timer engine must have a pending job for).
+    pub fn pending(&self) -> HashMap<TimerKey, DateTime<Utc>> {
+        let crons = self.crons.iter().filter_map(|((p, f), e)| {
+            e.next.map(|n| {
+                (
+                    TimerKey::Cron {
+                        project_id: p.clone(),
+                        function_id: f.clone(),
+                    },
+                    n,
+                )
+            })
+        });
+        let once = self
+            .once
+            .iter()
+            .map(|(id, o)| (TimerKey::Once(id.clone()), o.scheduled_at));
+        crons.chain(once).collect()
+    }
+
+    /// Takes the fires of one item due at `now` (every missed slot of a CRON entry, in order,
+    /// advancing it past `now`; or the one-off itself).
+    pub fn take_due_for(&mut self, key: &TimerKey, now: DateTime<Utc>) -> Vec<Fire> {
+        let mut fires = Vec::new();
+        match key {
+            TimerKey::Cron {
+                project_id,
+                function_id,
+            } => {
+                let k = (project_id.clone(), function_id.clone());
+                if let Some(entry) = self.crons.get_mut(&k) {
+                    while let Some(slot) = entry.next.filter(|n| *n <= now) {
+                        fires.push(Fire {
+                            project_id: project_id.clone(),
+                            function_id: function_id.clone(),
+                            slot,
+                            execution_id: String::new(),
+                        });
+                        entry.next = next_after(&entry.cron, slot);
+                    }
+                }
+            }
+            TimerKey::Once(id) => {
+                if self.once.get(id).is_some_and(|o| o.scheduled_at <= now) {
+                    if let Some(o) = self.once.remove(id) {
+                        fires.push(Fire {
+                            project_id: o.project_id,
+                            function_id: o.function_id,
+                            slot: o.scheduled_at,
+                            execution_id: o.execution_id,
+                        });
+                    }
+                }
+            }
+        }
+        fires
     }
 
     pub fn len(&self) -> (usize, usize) {
