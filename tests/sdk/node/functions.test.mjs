@@ -283,6 +283,10 @@ test('test_delete_execution', async () => {
   assert.equal(e.status, 'completed');
   await functions.deleteExecution({ functionId, executionId: e.$id });
   await expectError(() => functions.getExecution({ functionId, executionId: e.$id }), 404, 'execution_not_found');
+  const slow = await functions.createExecution({ functionId, async: true, xpath: '/slow?ms=3000' });
+  await expectError(() => functions.deleteExecution({ functionId, executionId: slow.$id }), 400, 'execution_in_progress');
+  assert.equal((await waitExecution(functionId, slow.$id)).status, 'completed');
+  await functions.deleteExecution({ functionId, executionId: slow.$id });
 });
 
 test('test_scheduled_execution', async () => {

@@ -168,6 +168,12 @@ def test_delete_execution(functions, deployed):
     assert value(e.status) == "completed"
     functions.delete_execution(function_id, e.id)
     expect_error(lambda: functions.get_execution(function_id, e.id), 404, "execution_not_found")
+    slow = functions.create_execution(function_id, xasync=True, path="/slow?ms=3000")
+    expect_error(
+        lambda: functions.delete_execution(function_id, slow.id), 400, "execution_in_progress"
+    )
+    assert value(wait_execution(functions, function_id, slow.id).status) == "completed"
+    functions.delete_execution(function_id, slow.id)
 
 
 def test_scheduled_execution(functions, deployed):
