@@ -22,6 +22,14 @@ type BoxFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
 /// internal channels; never let a stuck one block the table).
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// A job this far past its time without having run is considered lost and is re-registered at the
+/// next [`Timers::sync`] (every change and every re-sync).
+const OVERDUE: Duration = Duration::from_secs(10);
+
+/// Capacity of the engine's internal channels (its default, 200, would drop activations when
+/// many entries are due in one tick, e.g. catch-up at start with many schedules).
+const CHANNEL_SIZE: usize = 10_000;
+
 pub struct Timers {
     scheduler: JobScheduler,
     table: Arc<Mutex<Table>>,
@@ -53,7 +61,9 @@ impl Timers {
         table: Arc<Mutex<Table>>,
         fires: mpsc::UnboundedSender<Fire>,
     ) -> Result<Arc<Self>, SchedulerError> {
-        let scheduler = JobScheduler::new().await.map_err(engine_error)?;
+        let scheduler = JobScheduler::new_with_channel_size(CHANNEL_SIZE)
+            .await
+            .map_err(engine_error)?;
         scheduler.start().await.map_err(engine_error)?;
         Ok(Arc::new(Self {
             scheduler,
@@ -82,9 +92,13 @@ impl Timers {
     async fn sync_jobs(self: &Arc<Self>) {
         let mut jobs = self.jobs.lock().await;
         let wanted = self.table.lock().await.pending();
+        // A job still here well past its time lost its activation (the engine's broadcast channels
+        // drop messages when they lag): replace it, it fires at once. Fires are taken from the
+        // table under its lock, so a late original callback cannot fire a slot twice.
+        let overdue = Utc::now() - chrono::Duration::from_std(OVERDUE).unwrap_or_default();
         let stale: Vec<TimerKey> = jobs
             .iter()
-            .filter(|(key, (at, _))| wanted.get(*key) != Some(at))
+            .filter(|(key, (at, _))| wanted.get(*key) != Some(at) || *at < overdue)
             .map(|(key, _)| key.clone())
             .collect();
         for key in stale {
