@@ -102,8 +102,12 @@ impl Timers {
             .map(|(key, _)| key.clone())
             .collect();
         for key in stale {
-            if let Some((_, id)) = jobs.remove(&key) {
-                // A one-shot that already ran has removed itself; an error here is harmless.
+            let Some((at, id)) = jobs.remove(&key) else {
+                continue;
+            };
+            // A job whose time has come has been activated (or lost its activation); the engine
+            // deletes such one-shots itself, and removing one under it only makes it log errors.
+            if at > Utc::now() {
                 match tokio::time::timeout(CALL_TIMEOUT, self.scheduler.remove(&id)).await {
                     Ok(Ok(())) => {}
                     Ok(Err(err)) => tracing::debug!(?key, error = %err, "timer job removal"),
