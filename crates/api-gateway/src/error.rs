@@ -36,7 +36,9 @@ pub enum ApiError {
     BuildNotReady,
     #[error("Execution with the requested ID could not be found.")]
     ExecutionNotFound,
-    #[error("Can't delete ongoing execution. Please wait for execution to finish before deleting it.")]
+    #[error(
+        "Can't delete ongoing execution. Please wait for execution to finish before deleting it."
+    )]
     ExecutionInProgress,
     #[error("{0}")]
     StorageFileEmpty(String),

@@ -26,7 +26,9 @@ fn rabbitmqctl(args: &[&str]) {
     let out = Command::new("rabbitmqctl")
         .args(args)
         .output()
-        .unwrap_or_else(|e| panic!("rabbitmqctl runs (RabbitMQ installed? run scripts/infra-up.sh): {e}"));
+        .unwrap_or_else(|e| {
+            panic!("rabbitmqctl runs (RabbitMQ installed? run scripts/infra-up.sh): {e}")
+        });
     assert!(
         out.status.success(),
         "rabbitmqctl {args:?}: {}",

@@ -212,6 +212,112 @@ pub struct Finished {
 /// Moves an unfinished deployment to a terminal status (once). When it became `ready` and is
 /// marked for activation, the function switches to it unless a newer deployment is active.
 /// Returns whether anything changed.
+pub async fn finish(
+    conn: &mut AsyncPgConnection,
+    project_id: &str,
+    id: &str,
+    done: Finished,
+) -> Result<bool, diesel::result::Error> {
+    let (project_id, id) = (project_id.to_owned(), id.to_owned());
+    conn.transaction(|conn| {
+        async move {
+            let row = diesel::update(
+                deployments::table
+                    .find((&project_id, &id))
+                    .filter(deployments::status.eq_any(UNFINISHED)),
+            )
+            .set((
+                deployments::status.eq(done.status),
+                deployments::build_logs.eq(clamp_logs(&done.logs)),
+                deployments::build_size.eq(done.build_size),
+                deployments::build_duration.eq(done.build_duration),
+                deployments::build_path.eq(&done.build_path),
+                deployments::updated_at.eq(Utc::now()),
+            ))
+            .returning(DeploymentRow::as_returning())
+            .get_result(conn)
+            .await
+            .optional()?;
+            let Some(row) = row else {
+                return Ok(false);
+            };
+            super::functions::set_latest_status(
+                conn,
+                &project_id,
+                &row.function_id,
+                &id,
+                done.status,
+            )
+            .await?;
+            if done.status == READY && row.activate {
+                diesel::update(
+                    functions::table
+                        .find((&project_id, &row.function_id))
+                        .filter(
+                            functions::deployment_created_at
+                                .is_null()
+                                .or(functions::deployment_created_at.le(row.created_at)),
+                        ),
+                )
+                .set((
+                    functions::deployment_id.eq(&id),
+                    functions::deployment_created_at.eq(Some(row.created_at)),
+                    functions::live.eq(true),
+                    functions::updated_at.eq(Utc::now()),
+                ))
+                .execute(conn)
+                .await?;
+            }
+            Ok(true)
+        }
+        .scope_boxed()
+    })
+    .await
+}
+
+/// Fails unfinished deployments older than `older_than` (the reaper). Returns how many.
+pub async fn fail_stale(
+    conn: &mut AsyncPgConnection,
+    older_than: DateTime<Utc>,
+    message: &str,
+) -> Result<usize, diesel::result::Error> {
+    let stale: Vec<(String, String)> = deployments::table
+        .filter(deployments::status.eq_any([PROCESSING, BUILDING]))
+        .filter(deployments::updated_at.lt(older_than))
+        .filter(
+            deployments::build_started_at
+                .is_null()
+                .or(deployments::build_started_at.lt(older_than)),
+        )
+        .select((deployments::project_id, deployments::id))
+        .limit(100)
+        .load(conn)
+        .await?;
+    let mut count = 0;
+    for (project_id, id) in stale {
+        let logs: Option<String> = deployments::table
+            .find((&project_id, &id))
+            .select(deployments::build_logs)
+            .first(conn)
+            .await
+            .optional()?;
+        let done = Finished {
+            status: FAILED,
+            logs: format!(
+                "{}{message}",
+                logs.map(|l| if l.is_empty() { l } else { l + "\n" })
+                    .unwrap_or_default()
+            ),
+            build_size: 0,
+            build_duration: 0,
+            build_path: String::new(),
+        };
+        if finish(conn, &project_id, &id, done).await? {
+            count += 1;
+        }
+    }
+    Ok(count)
+}
 
 /// Creates the deployment of a chunked upload unless a replica already did (same id). With
 /// `activate`, the other deployments stop being marked for activation. Returns the stored row.
@@ -492,110 +598,4 @@ pub async fn delete(
         .scope_boxed()
     })
     .await
-}
-pub async fn finish(
-    conn: &mut AsyncPgConnection,
-    project_id: &str,
-    id: &str,
-    done: Finished,
-) -> Result<bool, diesel::result::Error> {
-    let (project_id, id) = (project_id.to_owned(), id.to_owned());
-    conn.transaction(|conn| {
-        async move {
-            let row = diesel::update(
-                deployments::table
-                    .find((&project_id, &id))
-                    .filter(deployments::status.eq_any(UNFINISHED)),
-            )
-            .set((
-                deployments::status.eq(done.status),
-                deployments::build_logs.eq(clamp_logs(&done.logs)),
-                deployments::build_size.eq(done.build_size),
-                deployments::build_duration.eq(done.build_duration),
-                deployments::build_path.eq(&done.build_path),
-                deployments::updated_at.eq(Utc::now()),
-            ))
-            .returning(DeploymentRow::as_returning())
-            .get_result(conn)
-            .await
-            .optional()?;
-            let Some(row) = row else {
-                return Ok(false);
-            };
-            super::functions::set_latest_status(
-                conn,
-                &project_id,
-                &row.function_id,
-                &id,
-                done.status,
-            )
-            .await?;
-            if done.status == READY && row.activate {
-                diesel::update(
-                    functions::table
-                        .find((&project_id, &row.function_id))
-                        .filter(
-                            functions::deployment_created_at
-                                .is_null()
-                                .or(functions::deployment_created_at.le(row.created_at)),
-                        ),
-                )
-                .set((
-                    functions::deployment_id.eq(&id),
-                    functions::deployment_created_at.eq(Some(row.created_at)),
-                    functions::live.eq(true),
-                    functions::updated_at.eq(Utc::now()),
-                ))
-                .execute(conn)
-                .await?;
-            }
-            Ok(true)
-        }
-        .scope_boxed()
-    })
-    .await
-}
-
-/// Fails unfinished deployments older than `older_than` (the reaper). Returns how many.
-pub async fn fail_stale(
-    conn: &mut AsyncPgConnection,
-    older_than: DateTime<Utc>,
-    message: &str,
-) -> Result<usize, diesel::result::Error> {
-    let stale: Vec<(String, String)> = deployments::table
-        .filter(deployments::status.eq_any([PROCESSING, BUILDING]))
-        .filter(deployments::updated_at.lt(older_than))
-        .filter(
-            deployments::build_started_at
-                .is_null()
-                .or(deployments::build_started_at.lt(older_than)),
-        )
-        .select((deployments::project_id, deployments::id))
-        .limit(100)
-        .load(conn)
-        .await?;
-    let mut count = 0;
-    for (project_id, id) in stale {
-        let logs: Option<String> = deployments::table
-            .find((&project_id, &id))
-            .select(deployments::build_logs)
-            .first(conn)
-            .await
-            .optional()?;
-        let done = Finished {
-            status: FAILED,
-            logs: format!(
-                "{}{message}",
-                logs.map(|l| if l.is_empty() { l } else { l + "\n" })
-                    .unwrap_or_default()
-            ),
-            build_size: 0,
-            build_duration: 0,
-            build_path: String::new(),
-        };
-        if finish(conn, &project_id, &id, done).await? {
-            count += 1;
-        }
-    }
-    Ok(count)
 }

@@ -103,8 +103,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/v1/proxy/rules").route(web::get().to(proxy::rules::handler)))
         .service(resource("/v1/health/version").route(web::get().to(health::version)))
         .service(
-            resource("/v1/internal/schedules")
-                .route(web::get().to(internal::schedules::handler)),
+            resource("/v1/internal/schedules").route(web::get().to(internal::schedules::handler)),
         )
         .service(
             resource("/v1/internal/functions/{functionId}/schedule-slots")

@@ -1,11 +1,11 @@
+pub mod chunks;
 pub mod create;
+pub mod delete;
+pub mod download;
+pub mod duplicate;
 pub mod get;
 pub mod list;
-pub mod chunks;
 pub mod update_status;
-pub mod download;
-pub mod delete;
-pub mod duplicate;
 
 use crate::db::deployments::DeploymentRow;
 use crate::db::functions::FunctionRow;

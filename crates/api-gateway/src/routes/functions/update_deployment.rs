@@ -45,7 +45,13 @@ pub async fn handler(
     .await?
     .ok_or(ApiError::FunctionNotFound)?;
     tracing::info!(function.id = %function.id, deployment.id = %deployment.id, "deployment activated");
-    crate::schedules::announce(&state.publisher, &auth.project_id, &function.id, "deployment").await;
+    crate::schedules::announce(
+        &state.publisher,
+        &auth.project_id,
+        &function.id,
+        "deployment",
+    )
+    .await;
     Ok(super::super::json(
         StatusCode::OK,
         super::super::function_model(&mut conn, updated).await?,
