@@ -10,7 +10,7 @@
 // container it created. FNPLAT_PHP_RUBY_RUNTIMES=php-8.4,ruby-3.3 narrows the runtimes under test.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { cleanup as cleanupHarness, docker, fetchWithTimeout, run } from './harness.mjs';
 import http from 'node:http';
 import { existsSync, mkdtempSync, readFileSync, rmSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -30,35 +30,6 @@ const NO_RETURN = 'Return statement missing. return context.res.empty() if no re
 const WORK = mkdtempSync(join(tmpdir(), 'fnplat-rtest-'));
 const containers = new Set();
 let seq = 0;
-
-function run(cmd, args, { input, timeoutMs = 300_000 } = {}) {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(cmd, args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolvePromise({ code: code ?? 128, signal, stdout, stderr });
-    });
-    if (input !== undefined) {
-      // A process may exit before reading its input; that is its answer, not a test error.
-      child.stdin.on('error', () => {});
-      child.stdin.end(input);
-    }
-  });
-}
-
-async function docker(...args) {
-  const r = await run('docker', args);
-  if (r.code !== 0) {
-    throw new Error(`docker ${args.join(' ')} exited ${r.code}: ${r.stderr}${r.stdout}`);
-  }
-  return r.stdout.trim();
-}
 
 async function packFixture(name) {
   const tarball = join(WORK, `${name}-${++seq}-source.tar.gz`);
@@ -93,25 +64,6 @@ async function buildFixture(IMAGE, name, commands, { entrypoint, env = {} } = {}
 
 // fetch with a timeout that keeps the event loop alive (AbortSignal.timeout() is unref'd, and a
 // connection accepted by docker-proxy before the server listens can otherwise hang unreferenced).
-async function fetchWithTimeout(url, init = {}, ms = 30_000) {
-  const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(new Error(`fetch ${url} timed out after ${ms} ms`)), ms);
-  try {
-    const res = await fetch(url, { ...init, signal: controller.signal });
-    const body = Buffer.from(await res.arrayBuffer());
-    return {
-      status: res.status,
-      headers: res.headers,
-      body,
-      text: async () => body.toString('utf8'),
-      json: async () => JSON.parse(body.toString('utf8')),
-      arrayBuffer: async () => body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength),
-    };
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 function shellQuote(s) {
   return `'${String(s).replace(/'/g, `'\\''`)}'`;
 }
@@ -213,6 +165,7 @@ before(async () => {
 });
 
 after(async () => {
+  await cleanupHarness();
   if (containers.size > 0) await run('docker', ['rm', '-f', ...containers]);
   rmSync(WORK, { recursive: true, force: true });
 });
