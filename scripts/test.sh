@@ -9,6 +9,7 @@
 #      releases) and 5. cli: tests/cli/run.sh (`appwrite push function`), on the same e2e stack
 #
 # FNPLAT_TEST_SUITES="unit runtime e2e sdk cli" picks suites (default: all five).
+# FNPLAT_E2E_FILES="tests/e2e/a.test.mjs ..." runs only those e2e files (default: tests/e2e/).
 # FNPLAT_E2E_KEEP=1 keeps the e2e database/vhost after the run for inspection.
 set -uo pipefail
 
@@ -80,7 +81,7 @@ run_e2e() {
   has_suite e2e || return 0
   log "node --test tests/e2e/ against $E2E_ENDPOINT (project $E2E_PROJECT)"
   timeout --foreground "${FNPLAT_E2E_TIMEOUT:-1800}" \
-    node --test --test-concurrency=1 tests/e2e/
+    node --test --test-concurrency=1 ${FNPLAT_E2E_FILES:-tests/e2e/}
 }
 
 run_on_stack() { # suite command... : a suite that drives the e2e stack run_e2e started
