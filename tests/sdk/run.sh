@@ -2,7 +2,8 @@
 # The SDK scenario suite (tests/sdk/python and tests/sdk/node: the same scenarios, same names)
 # against a running stack. Needs E2E_ENDPOINT, E2E_PROJECT, E2E_KEY (scripts/stack.sh env e2e).
 #
-#   tests/sdk/run.sh [install|python|node|all]     (default: all = install + python + node)
+#   tests/sdk/run.sh [install|python|node|generations|all]
+#                                       (default: all = install + python + node + generations)
 #
 # Python runs twice: the newest `appwrite` on PyPI (format 2.5.0) and the last release that sends a
 # 1.9.x format (requirements-*.txt pin both). Virtualenvs are cached by requirements hash under
@@ -35,6 +36,7 @@ install() {
   local req
   for req in "$HERE"/python/requirements-*.txt; do venv_for "$req" >/dev/null || return 1; done
   (cd "$HERE/node" && npm ci --no-audit --no-fund --loglevel=error) || return 1
+  (cd "$HERE/generations" && npm ci --no-audit --no-fund --loglevel=error) || return 1
 }
 
 run_python() {
@@ -52,6 +54,12 @@ run_python() {
 run_node() {
   log "node --test tests/sdk/node/"
   node --test --test-concurrency=1 "$HERE/node/"
+}
+
+# Older node-appwrite majors, one per response-format band (1.0.0 ... 1.9.4).
+run_generations() {
+  log "node --test tests/sdk/generations/"
+  node --test --test-concurrency=1 "$HERE/generations/"
 }
 
 # A key of E2E_PROJECT holding only functions.read, and a second project with its own key (the
@@ -77,11 +85,13 @@ case "$MODE" in
   install) install ;;
   python) run_python ;;
   node) run_node ;;
+  generations) run_generations ;;
   all)
     install || { log "install failed"; exit 1; }
     rc=0
     run_python || rc=1
     run_node || rc=1
+    run_generations || rc=1
     exit $rc
     ;;
   *) log "unknown mode $MODE"; exit 2 ;;
