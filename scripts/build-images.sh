@@ -9,11 +9,12 @@
 #      unsafe-io), cached as a tarball under $FNPLAT_CACHE_DIR/base/ and `docker import`ed as
 #      fnplat/base-<suite>:<hash of inputs> (+ :latest). Skipped when that tag exists; the tarball is
 #      reused when only the image is missing. Missing bases of different suites are built in parallel.
-#  (b) runtime images: `docker build` of deploy/runtimes/<id>/Dockerfile with BASE_IMAGE=<base image> and
-#      RUNTIME_ID=<id>, labelled fnplat.runtime.hash=<hash of the context's files + runtime.env + base
-#      image id>. Skipped when the existing image carries the same label. A runtime that shares another's
-#      server sets SOURCE=<other dir> in its runtime.env: that dir is then the build context
-#      (e.g. node-20.0 = node-18.0's Dockerfile and server on the trixie base).
+#  (b) runtime images: `docker build -f deploy/runtimes/<id>/Dockerfile deploy/runtimes` (the context is
+#      deploy/runtimes/: every image also copies the shared helpers of deploy/runtimes/_common/) with
+#      BASE_IMAGE=<base image> and RUNTIME_ID=<id>, labelled fnplat.runtime.hash=<hash of the runtime dir's
+#      files + _common/ + runtime.env + base image id>. Skipped when the existing image carries the same
+#      label. A runtime that shares another's server sets SOURCE=<other dir> in its runtime.env: that dir's
+#      Dockerfile and files are then used (e.g. node-20.0 = node-18.0's Dockerfile and server on trixie).
 #  (c) the ids of every installed runtime image (one per line) go to $FNPLAT_RUNTIMES_FILE; scripts/stack.sh
 #      passes them to the gateway as GATEWAY__RUNTIMES.
 # Idempotent and safe to run concurrently (flock). Needs root (debootstrap/chroot) and a running Docker
@@ -191,7 +192,8 @@ build_runtime() { # <runtime id>
   fi
   local image="fnplat/runtime-$id:latest" hash current
   hash=$( { printf '%s\n%s\n' "$id" "$base_id"; cat "$RUNTIMES_DIR/$id/runtime.env" 2>/dev/null || true
-            cd "$dir" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum; } | sha)
+            cd "$RUNTIMES_DIR" && find "$(basename "$dir")" _common -type f -print0 | LC_ALL=C sort -z |
+              xargs -0 sha256sum; } | sha)
   current=$(docker image inspect -f '{{ index .Config.Labels "fnplat.runtime.hash" }}' "$image" 2>/dev/null || true)
   if [ "$current" = "$hash" ] && [ "$FORCE" != 1 ]; then
     log "runtime $image: up to date (hash $hash), skipped"
@@ -202,7 +204,7 @@ build_runtime() { # <runtime id>
   log "runtime $image: docker build FROM ${BASE_IMAGE:-<Dockerfile default>} (hash $hash, log: $blog)"
   if ! docker build "${build_args[@]}" \
     --label "fnplat.runtime.id=$id" --label "fnplat.runtime.hash=$hash" \
-    -t "$image" "$dir" >"$blog" 2>&1; then
+    -f "$dir/Dockerfile" -t "$image" "$RUNTIMES_DIR" >"$blog" 2>&1; then
     tail -40 "$blog" >&2
     die "docker build of $image failed"
   fi

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # helpers/build.sh "<commands>": builds the source extracted in /mnt/code into /mnt/code/code.tar.gz.
-# Python: the commands run in /usr/local/build with the runtime-env virtualenv activated.
+# Shared by every runtime (deploy/runtimes/_common/helpers/); a runtime's own helpers/build-env.sh, when
+# present, is sourced in the build dir before the commands run (package-manager env, virtualenv, ...).
 # Env: OPEN_RUNTIMES_ENTRYPOINT (recorded in .open-runtimes), OPEN_RUNTIMES_OUTPUT_DIRECTORY (optional
 # sub-directory of the build dir to pack).
 set -euo pipefail
 
+HELPERS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SRC=/mnt/code
 BUILD=/usr/local/build
 OUT="$SRC/code.tar.gz"
@@ -23,18 +25,10 @@ rm -f "$BUILD/code.tar.gz"
 cd "$BUILD"
 
 export HOME=${HOME:-/root}
-
-# Build-prepare hook: a virtualenv inside the build dir (packed with the function; the server adds its
-# site-packages to sys.path). It reuses the image's pip (--system-site-packages, no ensurepip run), so
-# `pip install -r requirements.txt` in the build commands installs into runtime-env.
-VENV="$BUILD/runtime-env"
-if [ ! -x "$VENV/bin/python" ]; then
-  python3 -m venv --without-pip --system-site-packages "$VENV"
-  printf '#!/bin/sh\nexec "%s/bin/python" -m pip "$@"\n' "$VENV" >"$VENV/bin/pip"
-  chmod +x "$VENV/bin/pip"
-  ln -sf pip "$VENV/bin/pip3"
+if [ -f "$HELPERS/build-env.sh" ]; then
+  # shellcheck disable=SC1091
+  . "$HELPERS/build-env.sh"
 fi
-export VIRTUAL_ENV="$VENV" PATH="$VENV/bin:$PATH" PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore
 
 if [ -n "$COMMANDS" ]; then
   echo "Running build commands: $COMMANDS"
