@@ -92,6 +92,16 @@ api_key() {
   tr -d '\n' <"$KEY_FILE"
 }
 
+# The HS256 secret of user JWTs (X-Appwrite-JWT): generated once per profile in $DATA_DIR/jwt-secret.
+jwt_secret() {
+  local f=$DATA_DIR/jwt-secret
+  if [ ! -s "$f" ]; then
+    mkdir -p "$DATA_DIR"
+    (umask 077; od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$f")
+  fi
+  tr -d '\n' <"$f"
+}
+
 # Environment of one service (printed as NAME=value lines, consumed by `env`).
 service_env() {
   local svc=$1 key
@@ -108,6 +118,7 @@ service_env() {
       echo "GATEWAY__STORAGE__DIR=$STORAGE_DIR"
       echo "GATEWAY__AUTH__PROJECT_ID=$PROJECT_ID"
       echo "GATEWAY__AUTH__API_KEY=$key"
+      echo "GATEWAY__AUTH__JWT_SECRET=$(jwt_secret)"
       echo "GATEWAY__PUBLIC_ENDPOINT=$ENDPOINT"
       # e2e: seconds-level CRON and near scheduledAt times, so the scheduler tests run in seconds.
       if [ "$PROFILE" = e2e ]; then
@@ -269,6 +280,7 @@ cmd_status() {
 cmd_env() {
   profile "${1:-up}"
   printf 'E2E_ENDPOINT=%s\nE2E_PROJECT=%s\nE2E_KEY=%s\n' "$ENDPOINT" "$PROJECT_ID" "$(api_key)"
+  printf 'E2E_JWT_SECRET=%s\n' "$(jwt_secret)"
 }
 
 # `scripts/stack.sh admin <up|e2e> create-project <id>` / `create-key --project <id> --scopes a,b`:
@@ -291,6 +303,7 @@ cmd_e2e_resources() {
   rm -rf "$STORAGE_DIR" "$WORK_DIR"
   mkdir -p "$STORAGE_DIR" "$WORK_DIR" "$LOG_DIR"
   rm -f "$KEY_FILE"   # a fresh key per run
+  rm -f "$DATA_DIR/jwt-secret"
 }
 
 cmd_e2e_cleanup() {
