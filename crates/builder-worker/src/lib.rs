@@ -23,11 +23,8 @@ use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("could not bind the admin listener on {addr}: {source}")]
-    Bind {
-        addr: String,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Bind(#[from] sandbox::worker::BindError),
     #[error(transparent)]
     Sandbox(#[from] sandbox::SandboxError),
     #[error(transparent)]
@@ -48,16 +45,7 @@ pub struct App {
 
 /// Sets the worker up from settings; binds the admin listener (port 0 = any free port).
 pub async fn build(settings: Settings) -> Result<App, Error> {
-    let addr = format!("{}:{}", settings.admin.host, settings.admin.port);
-    let listener = sandbox::admin::bind(&settings.admin.host, settings.admin.port)
-        .await
-        .map_err(|source| Error::Bind {
-            addr: addr.clone(),
-            source,
-        })?;
-    let admin_addr = listener
-        .local_addr()
-        .map_err(|source| Error::Bind { addr, source })?;
+    let (listener, admin_addr) = sandbox::worker::bind_admin(&settings.admin).await?;
     let sandbox = Sandbox::connect(Some(settings.docker.host.as_str()))?;
     let store = sandbox::storage::open_local(&settings.storage.dir)?;
     let publisher = Arc::new(Publisher::new(settings.amqp.url()));
@@ -75,14 +63,7 @@ pub async fn build(settings: Settings) -> Result<App, Error> {
         work_dir: settings.work_dir.clone().into(),
         network: settings.docker.network().map(str::to_owned),
     };
-    if let Some(network) = settings.docker.network() {
-        if let Err(err) = sandbox
-            .ensure_network(network, settings.docker.bridge.trim())
-            .await
-        {
-            tracing::warn!(error = %err, network, "could not create the sandbox network; builds will fail until it exists");
-        }
-    }
+    sandbox::worker::ensure_network_or_warn(&sandbox, &settings.docker, "sandbox", "builds").await;
     let events = Arc::new(events::QueueEvents::new(publisher.clone()));
     let builder = Arc::new(Builder::new(sandbox, store, events, config));
     Ok(App {
@@ -92,6 +73,13 @@ pub async fn build(settings: Settings) -> Result<App, Error> {
         builder,
         publisher,
     })
+}
+
+impl sandbox::worker::Worker for App {
+    type Error = Error;
+    async fn run(self, shutdown: CancellationToken) -> Result<(), Error> {
+        App::run(self, shutdown).await
+    }
 }
 
 impl App {

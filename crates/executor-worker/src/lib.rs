@@ -31,11 +31,8 @@ use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("could not bind the admin listener on {addr}: {source}")]
-    Bind {
-        addr: String,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Bind(#[from] sandbox::worker::BindError),
     #[error("could not create the work dir {dir}: {source}")]
     WorkDir { dir: String, source: std::io::Error },
     #[error("could not build the HTTP client: {0}")]
@@ -77,16 +74,7 @@ pub struct App {
 
 /// Sets the worker up from settings; binds the admin listener (port 0 = any free port).
 pub async fn build(settings: Settings) -> Result<App, Error> {
-    let addr = format!("{}:{}", settings.admin.host, settings.admin.port);
-    let listener = sandbox::admin::bind(&settings.admin.host, settings.admin.port)
-        .await
-        .map_err(|source| Error::Bind {
-            addr: addr.clone(),
-            source,
-        })?;
-    let admin_addr = listener
-        .local_addr()
-        .map_err(|source| Error::Bind { addr, source })?;
+    let (listener, admin_addr) = sandbox::worker::bind_admin(&settings.admin).await?;
     std::fs::create_dir_all(&settings.work_dir).map_err(|source| Error::WorkDir {
         dir: settings.work_dir.clone(),
         source,
@@ -103,14 +91,8 @@ pub async fn build(settings: Settings) -> Result<App, Error> {
         idle_timeout: Duration::from_secs(settings.idle_timeout_seconds.max(1)),
         network: settings.docker.network().map(str::to_owned),
     };
-    if let Some(network) = settings.docker.network() {
-        if let Err(err) = sandbox
-            .ensure_network(network, settings.docker.bridge.trim())
-            .await
-        {
-            tracing::warn!(error = %err, network, "could not create the runtime network; cold starts will fail until it exists");
-        }
-    }
+    sandbox::worker::ensure_network_or_warn(&sandbox, &settings.docker, "runtime", "cold starts")
+        .await;
     let pool = Arc::new(Pool::new(sandbox, store, runtime_http_client()?, config));
     let results = Arc::new(results::QueueResults::new(publisher.clone()));
     let executor = Arc::new(Executor::new(pool, results));
@@ -122,6 +104,13 @@ pub async fn build(settings: Settings) -> Result<App, Error> {
         publisher,
         instance_id,
     })
+}
+
+impl sandbox::worker::Worker for App {
+    type Error = Error;
+    async fn run(self, shutdown: CancellationToken) -> Result<(), Error> {
+        App::run(self, shutdown).await
+    }
 }
 
 impl App {

@@ -1,6 +1,7 @@
 //! What `builder-worker` and `executor-worker` share: the Docker sandbox (bollard), tar helpers,
-//! shell quoting, log truncation, the object store opener, signal handling and the small admin
-//! listener serving `/health/livez` and `/health/readyz`.
+//! shell quoting, log truncation, the object store opener, signal handling, the small admin
+//! listener serving `/health/livez` and `/health/readyz` and the workers' common start-up
+//! ([`worker`]).
 //!
 //! Kept out of `model` on purpose: bollard and hyper are heavy and only the workers need them.
 
@@ -11,6 +12,7 @@ pub mod shell;
 pub mod signal;
 pub mod storage;
 pub mod text;
+pub mod worker;
 
 pub use docker::{ContainerSpec, Sandbox, SandboxError};
 
