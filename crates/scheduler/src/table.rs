@@ -276,6 +276,38 @@ impl Table {
     }
 }
 
+/// A snapshot of project `p` for tests: cron `(function, schedule)` pairs and `(execution, at)`
+/// one-offs of `oneoff_function`.
+#[cfg(test)]
+pub(crate) fn test_snapshot(
+    catch_up_seconds: u64,
+    oneoff_function: &str,
+    schedules: Vec<(&str, &str)>,
+    scheduled: Vec<(&str, DateTime<Utc>)>,
+) -> Snapshot {
+    Snapshot {
+        catch_up_seconds,
+        allow_seconds: true,
+        schedules: schedules
+            .into_iter()
+            .map(|(f, s)| CronSchedule {
+                project_id: "p".into(),
+                function_id: f.into(),
+                schedule: s.into(),
+            })
+            .collect(),
+        scheduled: scheduled
+            .into_iter()
+            .map(|(e, at)| OneOff {
+                project_id: "p".into(),
+                function_id: oneoff_function.into(),
+                execution_id: e.into(),
+                scheduled_at: at,
+            })
+            .collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,27 +320,7 @@ mod tests {
     }
 
     fn snapshot(schedules: Vec<(&str, &str)>, scheduled: Vec<(&str, DateTime<Utc>)>) -> Snapshot {
-        Snapshot {
-            catch_up_seconds: 300,
-            allow_seconds: true,
-            schedules: schedules
-                .into_iter()
-                .map(|(f, s)| CronSchedule {
-                    project_id: "p".into(),
-                    function_id: f.into(),
-                    schedule: s.into(),
-                })
-                .collect(),
-            scheduled: scheduled
-                .into_iter()
-                .map(|(e, at)| OneOff {
-                    project_id: "p".into(),
-                    function_id: "f".into(),
-                    execution_id: e.into(),
-                    scheduled_at: at,
-                })
-                .collect(),
-        }
+        test_snapshot(300, "f", schedules, scheduled)
     }
 
     #[test]

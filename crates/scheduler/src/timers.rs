@@ -189,31 +189,29 @@ impl Timers {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::table::{CronSchedule, OneOff, Snapshot};
+    use crate::table::Snapshot;
     use chrono::Timelike;
 
     fn snapshot(schedules: Vec<(&str, &str)>, scheduled: Vec<(&str, DateTime<Utc>)>) -> Snapshot {
-        Snapshot {
-            catch_up_seconds: 0,
-            allow_seconds: true,
-            schedules: schedules
-                .into_iter()
-                .map(|(f, s)| CronSchedule {
-                    project_id: "p".into(),
-                    function_id: f.into(),
-                    schedule: s.into(),
-                })
-                .collect(),
-            scheduled: scheduled
-                .into_iter()
-                .map(|(e, at)| OneOff {
-                    project_id: "p".into(),
-                    function_id: "g".into(),
-                    execution_id: e.into(),
-                    scheduled_at: at,
-                })
-                .collect(),
-        }
+        crate::table::test_snapshot(0, "g", schedules, scheduled)
+    }
+
+    /// A started engine over an empty table, its fire receiver, now and a whole second 3s later.
+    async fn started() -> (
+        Arc<Mutex<Table>>,
+        mpsc::UnboundedReceiver<Fire>,
+        Arc<Timers>,
+        DateTime<Utc>,
+        DateTime<Utc>,
+    ) {
+        let table = Arc::new(Mutex::new(Table::default())); // load() takes allow_seconds
+        let (tx, rx) = mpsc::unbounded_channel();
+        let timers = Timers::start(table.clone(), tx)
+            .await
+            .expect("engine starts");
+        let now = Utc::now();
+        let at = whole_seconds(now) + chrono::Duration::seconds(3);
+        (table, rx, timers, now, at)
     }
 
     fn cron_key(f: &str) -> TimerKey {
@@ -229,13 +227,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn slots_fire_through_the_job_scheduler_at_their_time() {
-        let table = Arc::new(Mutex::new(Table::default())); // load() takes allow_seconds
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        let timers = Timers::start(table.clone(), tx)
-            .await
-            .expect("engine starts");
-        let now = Utc::now();
-        let at = whole_seconds(now) + chrono::Duration::seconds(3);
+        let (table, mut rx, timers, now, at) = started().await;
         table.lock().await.load(
             &snapshot(vec![("f", "*/2 * * * * *")], vec![("e1", at)]),
             now,
@@ -300,13 +292,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn removing_an_entry_cancels_its_pending_job() {
-        let table = Arc::new(Mutex::new(Table::default())); // load() takes allow_seconds
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        let timers = Timers::start(table.clone(), tx)
-            .await
-            .expect("engine starts");
-        let now = Utc::now();
-        let at = whole_seconds(now) + chrono::Duration::seconds(3);
+        let (table, mut rx, timers, now, at) = started().await;
         // Every 3rd second for f, a one-off for g, and an unrelated h every minute.
         table.lock().await.load(
             &snapshot(
