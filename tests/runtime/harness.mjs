@@ -13,6 +13,11 @@ const FIXTURES = join(ROOT, 'tests/fixtures');
 const CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
 const PREFIX = `fnplat-rtest-${process.pid}-${Date.now().toString(36)}`;
 export const SECRET = 'test-secret-0123456789abcdef';
+// The contract's exact messages (spec §7), the same for every runtime.
+export const UNAUTHORIZED = 'Unauthorized. Provide correct "x-open-runtimes-secret" header.';
+export const BAD_TIMEOUT = 'Header "x-open-runtimes-timeout" must be an integer greater than 0.';
+export const NATIVE_LOGS = 'Native logs detected. Use context.log() or context.error() for better experience.';
+export const NO_RETURN = 'Return statement missing. return context.res.empty() if no response is expected.';
 
 const WORK = mkdtempSync(join(tmpdir(), 'fnplat-rtest-'));
 const containers = new Set();
@@ -47,16 +52,18 @@ export async function docker(...args) {
   return r.stdout.trim();
 }
 
-async function packFixture(name) {
+async function packFixture(name, exclude) {
   const tarball = join(WORK, `${name}-${++seq}-source.tar.gz`);
-  const r = await run('tar', ['--exclude=node_modules', '-C', join(FIXTURES, name), '-czf', tarball, '.']);
+  const excludes = exclude.map((pattern) => `--exclude=${pattern}`);
+  const r = await run('tar', [...excludes, '-C', join(FIXTURES, name), '-czf', tarball, '.']);
   assert.equal(r.code, 0, r.stderr);
   return tarball;
 }
 
 // Builds like builder-worker: source uploaded at /tmp/code.tar.gz, output copied from /mnt/code.
-export async function buildFixture(image, name, commands, { entrypoint, env = {} } = {}) {
-  const source = await packFixture(name);
+// `exclude`: tar patterns of local leftovers in the fixture dir that must not be uploaded.
+export async function buildFixture(image, name, commands, { entrypoint, env = {}, exclude = ['node_modules'] } = {}) {
+  const source = await packFixture(name, exclude);
   const container = `${PREFIX}-build-${name}-${++seq}`;
   const envArgs = Object.entries({
     OPEN_RUNTIMES_ENTRYPOINT: entrypoint,
@@ -151,6 +158,59 @@ export async function startRuntime(image, archive, { entrypoint, env = {} } = {}
   return { container, base, call, logsDir, readLog };
 }
 
+// `docker run` of a one-off container (named, removed afterwards, also by cleanup() if interrupted).
+export async function runContainer(image, ...args) {
+  const name = `${PREFIX}-once-${++seq}`;
+  containers.add(name);
+  const r = await run('docker', ['run', '--name', name, image, ...args]);
+  await run('docker', ['rm', '-f', name]);
+  containers.delete(name);
+  return r;
+}
+
+export const ECHO_PATH = '/hello/world?x=1&y=abc&x=2&raw=a%20b';
+
+// The echo request every runtime's context fixture answers alike: POST ECHO_PATH with a JSON body and
+// headers the function must not see (x-open-runtimes-*) or sees overridden (x-enforced, set by
+// OPEN_RUNTIMES_HEADERS=X-Enforced:enforced-value). Checks the common members, the `x-<fixture>: yes`
+// response header and the two log files; returns the echo for the runtime's own checks.
+export async function echoRequest(rt, fixture, { headers = {} } = {}) {
+  const logId = `echo-${Date.now()}`;
+  const res = await rt.call(ECHO_PATH, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      'x-custom-header': 'custom-value',
+      'x-enforced': 'overridden-by-env',
+      'x-open-runtimes-log-id': logId,
+      'x-open-runtimes-timeout': '10',
+      'x-open-runtimes-something': 'hidden',
+      ...headers,
+    },
+    body: JSON.stringify({ hello: 'world' }),
+  });
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get('content-type'), 'application/json; charset=utf-8');
+  assert.equal(res.headers.get(`x-${fixture}`), 'yes');
+  assert.equal(res.headers.get('x-open-runtimes-log-id'), logId);
+  const echo = await res.json();
+  assert.equal(echo.method, 'POST');
+  assert.equal(echo.path, '/hello/world');
+  assert.equal(echo.queryString, 'x=1&y=abc&x=2&raw=a%20b');
+  assert.deepEqual(echo.query, { x: '1', y: 'abc', raw: 'a%20b' });
+  assert.equal(echo.bodyText, '{"hello":"world"}');
+  assert.deepEqual(echo.body, { hello: 'world' });
+  assert.equal(echo.headers['x-custom-header'], 'custom-value');
+  assert.equal(echo.headers['x-enforced'], 'enforced-value', 'OPEN_RUNTIMES_HEADERS wins');
+  for (const key of Object.keys(echo.headers)) {
+    assert.ok(!key.startsWith('x-open-runtimes-'), `function must not see ${key}`);
+  }
+  assert.equal(echo.host, '127.0.0.1');
+  assert.equal(rt.readLog(logId, 'logs'),
+    `${fixture} called: POST /hello/world\n{"query":{"x":"1","y":"abc","raw":"a%20b"}}\n`);
+  assert.equal(rt.readLog(logId, 'errors'), `${fixture} error channel check\n`);
+  return echo;
+}
 
 /** Builds the images (no-op when up to date) or, with FNPLAT_SKIP_IMAGE_BUILD=1, requires them. */
 export async function ensureImages(ids) {
@@ -161,7 +221,7 @@ export async function ensureImages(ids) {
     }
     return;
   }
-  const r = await run('bash', [join(ROOT, 'scripts/build-images.sh'), ...ids], { timeoutMs: 900_000 });
+  const r = await run('bash', [join(ROOT, 'scripts/build-images.sh'), ...ids], { timeoutMs: 1_800_000 });
   assert.equal(r.code, 0, `scripts/build-images.sh failed:\n${r.stderr}\n${r.stdout}`);
 }
 
