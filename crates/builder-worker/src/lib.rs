@@ -75,13 +75,6 @@ pub async fn build(settings: Settings) -> Result<App, Error> {
     })
 }
 
-impl sandbox::worker::Worker for App {
-    type Error = Error;
-    async fn run(self, shutdown: CancellationToken) -> Result<(), Error> {
-        App::run(self, shutdown).await
-    }
-}
-
 impl App {
     /// The bound admin address (`/health/livez`, `/health/readyz`).
     pub fn admin_addr(&self) -> SocketAddr {

@@ -1,4 +1,10 @@
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    sandbox::worker::main("builder-worker", "BUILDER", builder_worker::build).await
+    sandbox::worker::main(
+        "builder-worker",
+        "BUILDER",
+        builder_worker::build,
+        builder_worker::App::run,
+    )
+    .await
 }

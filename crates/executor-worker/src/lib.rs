@@ -106,13 +106,6 @@ pub async fn build(settings: Settings) -> Result<App, Error> {
     })
 }
 
-impl sandbox::worker::Worker for App {
-    type Error = Error;
-    async fn run(self, shutdown: CancellationToken) -> Result<(), Error> {
-        App::run(self, shutdown).await
-    }
-}
-
 impl App {
     pub fn admin_addr(&self) -> SocketAddr {
         self.admin_addr

@@ -1,4 +1,10 @@
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    sandbox::worker::main("executor-worker", "EXECUTOR", executor_worker::build).await
+    sandbox::worker::main(
+        "executor-worker",
+        "EXECUTOR",
+        executor_worker::build,
+        executor_worker::App::run,
+    )
+    .await
 }

@@ -48,22 +48,23 @@ pub async fn ensure_network_or_warn(
     }
 }
 
-/// A built worker, ready to run until its shutdown token fires.
-pub trait Worker {
-    type Error: std::fmt::Display;
-    fn run(self, shutdown: CancellationToken) -> impl Future<Output = Result<(), Self::Error>>;
-}
-
 /// The whole `main` of a worker binary: telemetry as `service`, settings of type `S` from the
 /// `prefix` environment (`BUILDER`, `EXECUTOR`), SIGTERM/SIGINT cancel the shutdown token,
-/// `build(settings)`, then [`Worker::run`]. Every failure is logged and exits with failure.
-pub async fn main<S, W, E, F, Fut>(service: &str, prefix: &str, build: F) -> ExitCode
+/// `build(settings)`, then `run(worker, shutdown)`. Every failure is logged and exits with failure.
+pub async fn main<S, W, BuildErr, RunErr, Build, BuildFut, Run, RunFut>(
+    service: &str,
+    prefix: &str,
+    build: Build,
+    run: Run,
+) -> ExitCode
 where
     S: DeserializeOwned,
-    W: Worker,
-    E: std::fmt::Display,
-    F: FnOnce(S) -> Fut,
-    Fut: Future<Output = Result<W, E>>,
+    BuildErr: std::fmt::Display,
+    RunErr: std::fmt::Display,
+    Build: FnOnce(S) -> BuildFut,
+    BuildFut: Future<Output = Result<W, BuildErr>>,
+    Run: FnOnce(W, CancellationToken) -> RunFut,
+    RunFut: Future<Output = Result<(), RunErr>>,
 {
     model::telemetry::init(service);
     let settings = match model::settings::load::<S>(prefix) {
@@ -82,7 +83,7 @@ where
             return ExitCode::FAILURE;
         }
     };
-    match worker.run(shutdown).await {
+    match run(worker, shutdown).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!(error = %err, "{service} stopped with an error");
