@@ -168,6 +168,59 @@ export async function runContainer(image, ...args) {
   return r;
 }
 
+// Protocol checks every runtime passes alike (spec §7.4-7.5); `rt` comes from startRuntime().
+export async function assertHealthAndTimings(rt) {
+  const health = await rt.call('/__opr/health', { secret: null });
+  assert.equal(health.status, 200);
+  assert.equal(await health.text(), 'OK');
+  const timings = await rt.call('/__opr/timings', { secret: null });
+  assert.equal(timings.status, 200);
+  assert.match(await timings.text(), /^startup=\d+(\.\d+)?\n/);
+}
+
+export async function assertSecretRequired(rt) {
+  for (const secret of [null, 'wrong']) {
+    const res = await rt.call('/', { secret });
+    assert.equal(res.status, 500);
+    assert.equal(await res.text(), UNAUTHORIZED);
+  }
+}
+
+export async function assertBadTimeoutsRejected(rt) {
+  for (const value of ['0', '-1', 'abc', '1.5']) {
+    const res = await rt.call('/', { headers: { 'x-open-runtimes-timeout': value } });
+    assert.equal(res.status, 500, `timeout ${value}`);
+    assert.equal(await res.text(), BAD_TIMEOUT);
+  }
+}
+
+// Without an x-open-runtimes-log-id header the runtime makes a unique one, returns it and logs under it.
+export async function assertGeneratedLogIds(rt, fixture) {
+  const res = await rt.call('/generated');
+  assert.equal(res.status, 200);
+  const logId = res.headers.get('x-open-runtimes-log-id');
+  assert.ok(logId && logId.length >= 8, `log id: ${logId}`);
+  assert.match(rt.readLog(decodeURIComponent(logId), 'logs'), new RegExp(`${fixture} called: GET /generated`));
+  const second = (await rt.call('/generated')).headers.get('x-open-runtimes-log-id');
+  assert.notEqual(second, logId, 'ids are unique');
+}
+
+export async function assertLoggingDisabled(rt) {
+  const logId = `disabled-${Date.now()}`;
+  const res = await rt.call('/quiet', {
+    headers: { 'x-open-runtimes-logging': 'disabled', 'x-open-runtimes-log-id': logId },
+  });
+  assert.equal(res.status, 200);
+  assert.equal(rt.readLog(logId, 'logs'), null);
+  assert.equal(rt.readLog(logId, 'errors'), null);
+}
+
+// The runtime env echoRequest() expects: a custom variable and an enforced header.
+export const ECHO_ENV = {
+  FNPLAT_TEST_VAR: 'from-env',
+  OPEN_RUNTIMES_HEADERS: JSON.stringify({ 'X-Enforced': 'enforced-value' }),
+};
+
 export const ECHO_PATH = '/hello/world?x=1&y=abc&x=2&raw=a%20b';
 
 // The echo request every runtime's context fixture answers alike: POST ECHO_PATH with a JSON body and

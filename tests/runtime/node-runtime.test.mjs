@@ -9,9 +9,14 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  BAD_TIMEOUT,
+  assertBadTimeoutsRejected,
+  assertGeneratedLogIds,
+  assertHealthAndTimings,
+  assertLoggingDisabled,
+  assertSecretRequired,
   buildFixture as harnessBuildFixture,
   cleanup,
+  ECHO_ENV,
   echoRequest,
   ensureImages,
   NATIVE_LOGS,
@@ -20,7 +25,6 @@ import {
   runContainer,
   SECRET,
   startRuntime as harnessStartRuntime,
-  UNAUTHORIZED,
 } from './harness.mjs';
 import http from 'node:http';
 
@@ -69,27 +73,13 @@ describe('node-hello (CommonJS + npm dependency)', () => {
   before(async () => {
     const b = await buildFixture('node-hello', 'npm install');
     assert.equal(b.code, 0, b.stdout + b.stderr);
-    rt = await startRuntime(b.archive, {
-      env: {
-        FNPLAT_TEST_VAR: 'from-env',
-        OPEN_RUNTIMES_HEADERS: JSON.stringify({ 'X-Enforced': 'enforced-value' }),
-      },
-    });
+    rt = await startRuntime(b.archive, { env: ECHO_ENV });
   });
 
-  test('GET /__opr/health answers 200 OK without the secret', async () => {
-    const res = await rt.call('/__opr/health', { secret: null });
-    assert.equal(res.status, 200);
-    assert.equal(await res.text(), 'OK');
-  });
+  test('GET /__opr/health answers 200 OK without the secret; /__opr/timings reports startup', () =>
+    assertHealthAndTimings(rt));
 
-  test('missing or wrong secret => 500 with the exact message', async () => {
-    for (const secret of [null, 'wrong']) {
-      const res = await rt.call('/', { secret });
-      assert.equal(res.status, 500);
-      assert.equal(await res.text(), UNAUTHORIZED);
-    }
-  });
+  test('missing or wrong secret => 500 with the exact message', () => assertSecretRequired(rt));
 
   test('echoes method, path, query, headers and body; logs go to the log files', async () => {
     const echo = await echoRequest(rt, 'node-hello');
@@ -99,33 +89,12 @@ describe('node-hello (CommonJS + npm dependency)', () => {
     assert.deepEqual(echo.env, { entrypoint: 'index.js', custom: 'from-env' });
   });
 
-  test('without a log id header the runtime generates one and returns it', async () => {
-    const res = await rt.call('/generated');
-    assert.equal(res.status, 200);
-    const logId = res.headers.get('x-open-runtimes-log-id');
-    assert.ok(logId && logId.length >= 8, `log id: ${logId}`);
-    assert.match(rt.readLog(decodeURIComponent(logId), 'logs'), /node-hello called: GET \/generated/);
-    const second = (await rt.call('/generated')).headers.get('x-open-runtimes-log-id');
-    assert.notEqual(second, logId, 'ids are unique');
-  });
+  test('without a log id header the runtime generates one and returns it', () =>
+    assertGeneratedLogIds(rt, 'node-hello'));
 
-  test('x-open-runtimes-logging: disabled writes no log files', async () => {
-    const logId = `disabled-${Date.now()}`;
-    const res = await rt.call('/quiet', {
-      headers: { 'x-open-runtimes-logging': 'disabled', 'x-open-runtimes-log-id': logId },
-    });
-    assert.equal(res.status, 200);
-    assert.equal(rt.readLog(logId, 'logs'), null);
-    assert.equal(rt.readLog(logId, 'errors'), null);
-  });
+  test('x-open-runtimes-logging: disabled writes no log files', () => assertLoggingDisabled(rt));
 
-  test('invalid x-open-runtimes-timeout => 500 with the exact message', async () => {
-    for (const value of ['0', '-1', 'abc', '1.5']) {
-      const res = await rt.call('/', { headers: { 'x-open-runtimes-timeout': value } });
-      assert.equal(res.status, 500, `timeout ${value}`);
-      assert.equal(await res.text(), BAD_TIMEOUT);
-    }
-  });
+  test('invalid x-open-runtimes-timeout => 500 with the exact message', () => assertBadTimeoutsRejected(rt));
 
   test('/throw => 500, stack trace in errors, default text/plain content type', async () => {
     const logId = `throw-${Date.now()}`;

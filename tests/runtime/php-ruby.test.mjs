@@ -11,9 +11,14 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  BAD_TIMEOUT,
+  assertBadTimeoutsRejected,
+  assertGeneratedLogIds,
+  assertHealthAndTimings,
+  assertLoggingDisabled,
+  assertSecretRequired,
   buildFixture as harnessBuildFixture,
   cleanup,
+  ECHO_ENV,
   echoRequest,
   ensureImages,
   NATIVE_LOGS,
@@ -23,7 +28,6 @@ import {
   runContainer,
   SECRET,
   startRuntime,
-  UNAUTHORIZED,
 } from './harness.mjs';
 import http from 'node:http';
 import { readFileSync } from 'node:fs';
@@ -147,31 +151,13 @@ for (const runtime of RUNTIMES) {
       before(async () => {
         const b = await buildFixture(IMAGE, L.context, '', { entrypoint: L.entry });
         assert.equal(b.code, 0, b.stdout + b.stderr);
-        rt = await startRuntime(IMAGE, b.archive, {
-          entrypoint: L.entry,
-          env: {
-            FNPLAT_TEST_VAR: 'from-env',
-            OPEN_RUNTIMES_HEADERS: JSON.stringify({ 'X-Enforced': 'enforced-value' }),
-          },
-        });
+        rt = await startRuntime(IMAGE, b.archive, { entrypoint: L.entry, env: ECHO_ENV });
       });
 
-      test('GET /__opr/health answers 200 OK without the secret; /__opr/timings reports startup', async () => {
-        const res = await rt.call('/__opr/health', { secret: null });
-        assert.equal(res.status, 200);
-        assert.equal(await res.text(), 'OK');
-        const timings = await rt.call('/__opr/timings', { secret: null });
-        assert.equal(timings.status, 200);
-        assert.match(await timings.text(), /^startup=\d+(\.\d+)?\n/);
-      });
+      test('GET /__opr/health answers 200 OK without the secret; /__opr/timings reports startup', () =>
+        assertHealthAndTimings(rt));
 
-      test('missing or wrong secret => 500 with the exact message', async () => {
-        for (const secret of [null, 'wrong']) {
-          const res = await rt.call('/', { secret });
-          assert.equal(res.status, 500);
-          assert.equal(await res.text(), UNAUTHORIZED);
-        }
-      });
+      test('missing or wrong secret => 500 with the exact message', () => assertSecretRequired(rt));
 
       test('echoes method, path, query, headers, body, url; logs go to the log files', async () => {
         const echo = await echoRequest(rt, L.context);
@@ -207,33 +193,11 @@ for (const runtime of RUNTIMES) {
         assert.deepEqual(body.query, { z: '1' });
       });
 
-      test('without a log id header the runtime generates unique ones', async () => {
-        const res = await rt.call('/generated');
-        assert.equal(res.status, 200);
-        const logId = res.headers.get('x-open-runtimes-log-id');
-        assert.ok(logId && logId.length >= 8, `log id: ${logId}`);
-        assert.match(rt.readLog(decodeURIComponent(logId), 'logs'), new RegExp(`${L.context} called: GET /generated`));
-        const second = (await rt.call('/generated')).headers.get('x-open-runtimes-log-id');
-        assert.notEqual(second, logId, 'ids are unique');
-      });
+      test('without a log id header the runtime generates unique ones', () => assertGeneratedLogIds(rt, L.context));
 
-      test('x-open-runtimes-logging: disabled writes no log files', async () => {
-        const logId = `disabled-${Date.now()}`;
-        const res = await rt.call('/quiet', {
-          headers: { 'x-open-runtimes-logging': 'disabled', 'x-open-runtimes-log-id': logId },
-        });
-        assert.equal(res.status, 200);
-        assert.equal(rt.readLog(logId, 'logs'), null);
-        assert.equal(rt.readLog(logId, 'errors'), null);
-      });
+      test('x-open-runtimes-logging: disabled writes no log files', () => assertLoggingDisabled(rt));
 
-      test('invalid x-open-runtimes-timeout => 500 with the exact message', async () => {
-        for (const value of ['0', '-1', 'abc', '1.5']) {
-          const res = await rt.call('/', { headers: { 'x-open-runtimes-timeout': value } });
-          assert.equal(res.status, 500, `timeout ${value}`);
-          assert.equal(await res.text(), BAD_TIMEOUT);
-        }
-      });
+      test('invalid x-open-runtimes-timeout => 500 with the exact message', () => assertBadTimeoutsRejected(rt));
 
       test('an exception => 500, trace in errors, default text/plain content type', async () => {
         const logId = `throw-${Date.now()}`;

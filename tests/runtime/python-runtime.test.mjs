@@ -5,15 +5,19 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  BAD_TIMEOUT,
+  assertBadTimeoutsRejected,
+  assertGeneratedLogIds,
+  assertHealthAndTimings,
+  assertLoggingDisabled,
+  assertSecretRequired,
   buildFixture,
   cleanup,
+  ECHO_ENV,
   echoRequest,
   ensureImages,
   NATIVE_LOGS,
   NO_RETURN,
   startRuntime,
-  UNAUTHORIZED,
 } from './harness.mjs';
 
 const IDS = (process.env.FNPLAT_PYTHON_RUNTIMES || 'python-3.11,python-3.13').split(',');
@@ -32,26 +36,14 @@ for (const id of IDS) {
       assert.equal(b.code, 0, b.stdout + b.stderr);
       rt = await startRuntime(image, b.archive, {
         entrypoint: 'main.py',
-        env: { FNPLAT_TEST_VAR: 'from-env', OPEN_RUNTIMES_HEADERS: JSON.stringify({ 'X-Enforced': 'enforced-value' }) },
+        env: ECHO_ENV,
       });
     });
 
     test('health, secret and timeout header checks', async () => {
-      const health = await rt.call('/__opr/health', { secret: null });
-      assert.equal(health.status, 200);
-      assert.equal(await health.text(), 'OK');
-      for (const secret of [null, 'wrong']) {
-        const res = await rt.call('/', { secret });
-        assert.equal(res.status, 500);
-        assert.equal(await res.text(), UNAUTHORIZED);
-      }
-      for (const value of ['0', '-1', 'abc', '1.5']) {
-        const res = await rt.call('/', { headers: { 'x-open-runtimes-timeout': value } });
-        assert.equal(res.status, 500, `timeout ${value}`);
-        assert.equal(await res.text(), BAD_TIMEOUT);
-      }
-      const timings = await rt.call('/__opr/timings', { secret: null });
-      assert.match(await timings.text(), /^startup=\d/);
+      await assertHealthAndTimings(rt);
+      await assertSecretRequired(rt);
+      await assertBadTimeoutsRejected(rt);
     });
 
     test('echo: every request member, header hygiene, enforced headers, log files', async () => {
@@ -66,15 +58,8 @@ for (const id of IDS) {
     });
 
     test('generated log ids are unique; logging disabled writes nothing', async () => {
-      const a = (await rt.call('/gen')).headers.get('x-open-runtimes-log-id');
-      const b = (await rt.call('/gen')).headers.get('x-open-runtimes-log-id');
-      assert.ok(a && a.length >= 8 && a !== b, `${a} ${b}`);
-      assert.match(rt.readLog(a, 'logs'), /python-context called: GET \/gen/);
-      const logId = `quiet-${Date.now()}`;
-      const res = await rt.call('/quiet', { headers: { 'x-open-runtimes-logging': 'disabled', 'x-open-runtimes-log-id': logId } });
-      assert.equal(res.status, 200);
-      assert.equal(rt.readLog(logId, 'logs'), null);
-      assert.equal(rt.readLog(logId, 'errors'), null);
+      await assertGeneratedLogIds(rt, 'python-context');
+      await assertLoggingDisabled(rt);
     });
 
     test('response kinds: text, binary, json, redirect, empty, send, body_json, binary echo', async () => {
