@@ -171,15 +171,26 @@ impl TestBuilder {
             .expect("a terminal event")
     }
 
-    async fn assert_no_container(&self, job: &BuildJob) {
-        let left = self
-            .sandbox
+    /// Runs `job` to its outcome (no cancellation).
+    async fn build(&self, job: &BuildJob) -> Outcome {
+        self.builder
+            .handle(job.clone(), &CancellationToken::new())
+            .await
+    }
+
+    /// The build containers of `job`'s deployment.
+    async fn containers(&self, job: &BuildJob) -> Vec<sandbox::docker::ContainerInfo> {
+        self.sandbox
             .list_labelled(&[
                 ("fnplat.role", "build"),
                 ("fnplat.deployment", &job.deployment_id),
             ])
             .await
-            .expect("list");
+            .expect("list")
+    }
+
+    async fn assert_no_container(&self, job: &BuildJob) {
+        let left = self.containers(job).await;
         assert!(left.is_empty(), "build container left behind: {left:?}");
     }
 }
@@ -189,10 +200,7 @@ async fn builds_node_hello_with_npm_install_and_stores_the_output() {
     let t = spawn_builder().await;
     let job = t.job(Some("node-hello"), "npm install").await;
 
-    let outcome = t
-        .builder
-        .handle(job.clone(), &CancellationToken::new())
-        .await;
+    let outcome = t.build(&job).await;
 
     assert_eq!(outcome, Outcome::Ack);
     assert_eq!(
@@ -264,10 +272,7 @@ async fn failing_build_command_reports_failed_with_the_exit_code() {
         .job(Some("node-hello"), "echo about-to-fail && exit 3")
         .await;
 
-    let outcome = t
-        .builder
-        .handle(job.clone(), &CancellationToken::new())
-        .await;
+    let outcome = t.build(&job).await;
 
     assert_eq!(outcome, Outcome::Ack);
     let last = t.terminal(&job.deployment_id);
@@ -289,10 +294,7 @@ async fn missing_source_fails_the_build_and_acks() {
     let t = spawn_builder().await;
     let job = t.job(None, "").await;
 
-    let outcome = t
-        .builder
-        .handle(job.clone(), &CancellationToken::new())
-        .await;
+    let outcome = t.build(&job).await;
 
     assert_eq!(outcome, Outcome::Ack);
     assert_eq!(
@@ -309,10 +311,7 @@ async fn build_timeout_fails_and_removes_the_container() {
     job.timeout_seconds = 2;
 
     let started = std::time::Instant::now();
-    let outcome = t
-        .builder
-        .handle(job.clone(), &CancellationToken::new())
-        .await;
+    let outcome = t.build(&job).await;
 
     assert_eq!(outcome, Outcome::Ack);
     assert!(started.elapsed() < Duration::from_secs(30));
@@ -361,10 +360,7 @@ async fn cancel_stops_a_running_build() {
     t.assert_no_container(&job).await;
 
     // A redelivery of the canceled job is not built again.
-    let again = t
-        .builder
-        .handle(job.clone(), &CancellationToken::new())
-        .await;
+    let again = t.build(&job).await;
     assert_eq!(again, Outcome::Ack);
     assert_eq!(
         t.terminal(&job.deployment_id).status,
@@ -386,10 +382,7 @@ async fn redelivered_job_replaces_a_leftover_container() {
     let id = t.sandbox.create(&leftover).await.expect("leftover created");
     t.sandbox.start(&id).await.expect("leftover started");
 
-    let outcome = t
-        .builder
-        .handle(job.clone(), &CancellationToken::new())
-        .await;
+    let outcome = t.build(&job).await;
 
     assert_eq!(outcome, Outcome::Ack);
     assert_eq!(
@@ -476,14 +469,7 @@ async fn build_containers_are_sandboxed() {
     // Inspect the container while the build runs.
     let mut inspected = None;
     for _ in 0..200 {
-        let list = t
-            .sandbox
-            .list_labelled(&[
-                ("fnplat.role", "build"),
-                ("fnplat.deployment", &job.deployment_id),
-            ])
-            .await
-            .expect("list");
+        let list = t.containers(&job).await;
         if let Some(c) = list.first() {
             if let Ok(info) = t.sandbox.inspect(&c.id).await {
                 inspected = Some(info);
