@@ -5,24 +5,103 @@ use crate::db::executions::{self, Outcome as ExecOutcome};
 use crate::db::Pool;
 use crate::truncate;
 use model::proto::{BuildEvent, BuildStatus, ExecutionResult};
-use queue::{Incoming, Outcome};
+use queue::{Incoming, Outcome, Publisher};
+use std::sync::Arc;
 
 fn retry(err: impl std::fmt::Display) -> Outcome {
     Outcome::Retry(err.to_string())
 }
 
-pub async fn handle_build_event(pool: Pool, incoming: Incoming<BuildEvent>) -> Outcome {
+/// Persists a build event, then publishes `functions.<f>.deployments.<d>.update` on a status
+/// change and, when a ready build became the active deployment, `functions.<f>.update` (spec 6.1);
+/// schedulers hear of a ready build (it may have been activated).
+pub async fn on_build_event(
+    pool: Pool,
+    publisher: Arc<Publisher>,
+    incoming: Incoming<BuildEvent>,
+) -> Outcome {
+    let ready = incoming.message.status == BuildStatus::Ready as i32;
+    let status_change = incoming.message.status != BuildStatus::Unspecified as i32;
+    let (project, function) = (
+        incoming.message.project_id.clone(),
+        incoming.message.function_id.clone(),
+    );
+    let deployment = incoming.message.deployment_id.clone();
+    let (outcome, finished) = handle_build_event(pool.clone(), incoming).await;
+    if outcome != Outcome::Ack {
+        return outcome;
+    }
+    if status_change {
+        crate::events::emit_update_from_db(
+            &pool,
+            &publisher,
+            &project,
+            &function,
+            Some(&deployment),
+            None,
+        )
+        .await;
+    }
+    if ready {
+        if finished {
+            emit_if_activated(&pool, &publisher, &project, &function, &deployment).await;
+        }
+        crate::schedules::announce(&publisher, &project, &function, "deployment").await;
+    }
+    outcome
+}
+
+/// Publishes `functions.<f>.update` (Function model) when `deployment_id` is the function's active
+/// deployment now. Best effort.
+async fn emit_if_activated(
+    pool: &Pool,
+    publisher: &Publisher,
+    project_id: &str,
+    function_id: &str,
+    deployment_id: &str,
+) {
+    let Ok(mut conn) = pool.get().await else {
+        return;
+    };
+    let Ok(Some(function)) = crate::db::functions::find(&mut conn, project_id, function_id).await
+    else {
+        return;
+    };
+    if function.deployment_id != deployment_id {
+        return;
+    }
+    match crate::routes::function_model(&mut conn, function).await {
+        Ok(model) => {
+            let event = format!("functions.{function_id}.update");
+            crate::events::emit(publisher, project_id, event, model).await;
+        }
+        Err(err) => {
+            tracing::warn!(function.id = %function_id, error = %err, "activated function not loadable for its event")
+        }
+    }
+}
+
+/// Persists one build event. Returns the outcome and whether this call moved the deployment to a
+/// terminal status (false for redeliveries and non-terminal events).
+pub async fn handle_build_event(pool: Pool, incoming: Incoming<BuildEvent>) -> (Outcome, bool) {
     let event = incoming.message;
     if event.project_id.is_empty() || event.deployment_id.is_empty() {
-        return Outcome::Dead("build event without project or deployment id".into());
+        return (
+            Outcome::Dead("build event without project or deployment id".into()),
+            false,
+        );
     }
     let Ok(status) = BuildStatus::try_from(event.status) else {
-        return Outcome::Dead(format!("unknown build status {}", event.status));
+        return (
+            Outcome::Dead(format!("unknown build status {}", event.status)),
+            false,
+        );
     };
     let mut conn = match pool.get().await {
         Ok(c) => c,
-        Err(e) => return retry(e),
+        Err(e) => return (retry(e), false),
     };
+    let mut finished = false;
     let result = match status {
         BuildStatus::Unspecified => {
             if event.logs.is_empty() {
@@ -96,6 +175,7 @@ pub async fn handle_build_event(pool: Pool, incoming: Incoming<BuildEvent>) -> O
                 .await
                 .map(|_| ()),
                 Ok(changed) => {
+                    finished = changed;
                     tracing::info!(deployment.id = %event.deployment_id, status = status.as_appwrite(), changed, "build finished");
                     Ok(())
                 }
@@ -104,8 +184,8 @@ pub async fn handle_build_event(pool: Pool, incoming: Incoming<BuildEvent>) -> O
         }
     };
     match result {
-        Ok(()) => Outcome::Ack,
-        Err(e) => retry(e),
+        Ok(()) => (Outcome::Ack, finished),
+        Err(e) => (retry(e), false),
     }
 }
 

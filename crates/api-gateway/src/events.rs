@@ -7,11 +7,11 @@
 //! present; the id is `id`, else the AMQP `message_id`. Each `(function, id)` starts at most one
 //! execution (`event_fires` primary key), so redeliveries are harmless.
 use crate::db::events::{self as edb, EventFireRow};
-use crate::db::executions::{ExecutionRow, WAITING};
+use crate::db::executions::ExecutionRow;
 use crate::db::Pool;
 use crate::domain::ExecutionRequest;
 use crate::jobs;
-use crate::settings::Settings;
+use crate::triggered::Run;
 use chrono::Utc;
 use futures_util::StreamExt;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
@@ -22,7 +22,6 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 /// Words that end the resource path of an event (`users.[id].update.email`: action `update`,
@@ -192,13 +191,7 @@ pub async fn emit_update_from_db(
     }
 }
 
-/// What the event consumer needs.
-#[derive(Clone)]
-pub struct TriggerContext {
-    pub pool: Pool,
-    pub settings: Arc<Settings>,
-    pub outbox_wake: Arc<Notify>,
-}
+pub use crate::triggered::TriggerContext;
 
 /// What to do with a delivery.
 #[derive(Debug, PartialEq)]
@@ -273,47 +266,19 @@ async fn handle(
             ],
             scheduled_at: None,
         };
-        let headers =
-            crate::schedules::trigger_headers(&request, &execution_id, "event", &message.event);
-        let mut job = jobs::execution_job(
-            &ctx.settings,
-            jobs::ExecutionJobInput {
-                function: &function,
-                deployment: &deployment,
-                execution_id: &execution_id,
-                request: &request,
-                headers: &headers,
-                sync: false,
-                created_at_unix_ms: now.timestamp_millis(),
-            },
-        );
-        job.trigger = "event".into();
-        if let Err(err) =
-            crate::job_env::complete_execution_job(&mut conn, &ctx.settings, &function, &mut job)
-                .await
-        {
-            return Verdict::Retry(format!("loading variables: {err}"));
-        }
-        let row = ExecutionRow {
-            project_id: function.project_id.clone(),
-            id: execution_id.clone(),
-            function_id: function.id.clone(),
-            deployment_id: deployment.id.clone(),
-            created_at: now,
-            updated_at: now,
-            trigger: "event".into(),
-            status: WAITING.into(),
-            request_method: request.method.clone(),
-            request_path: request.path.clone(),
-            request_headers: jobs::stored_request_headers(&headers),
-            response_status_code: 0,
-            response_headers: serde_json::json!([]),
-            logs: String::new(),
-            errors: String::new(),
-            duration: 0.0,
-            scheduled_at: None,
-            timeout_seconds: function.timeout,
+        let run = Run {
+            function: &function,
+            deployment: &deployment,
+            execution_id: &execution_id,
+            request: &request,
+            trigger: "event",
+            event: &message.event,
         };
+        let job = match run.job(&ctx.settings, &mut conn, now).await {
+            Ok(job) => job,
+            Err(reason) => return Verdict::Retry(reason),
+        };
+        let row = run.row(jobs::stored_request_headers(&run.headers()), now);
         let fire = EventFireRow {
             project_id: function.project_id.clone(),
             function_id: function.id.clone(),
@@ -332,7 +297,7 @@ async fn handle(
         .await
         {
             Ok(true) => {
-                ctx.outbox_wake.notify_one();
+                ctx.started(&row, "create");
                 tracing::info!(function.id = %function.id, execution.id = %execution_id, event = %message.event, "event triggered a function");
             }
             Ok(false) => {

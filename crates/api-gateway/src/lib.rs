@@ -20,6 +20,7 @@ pub mod schedules;
 pub mod settings;
 pub mod startup;
 pub mod tokens;
+pub mod triggered;
 pub mod truncate;
 pub mod vcs;
 pub mod wire;

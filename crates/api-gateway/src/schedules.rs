@@ -5,20 +5,17 @@
 //! in the same transaction that inserts the execution and its outbox job, so duplicate fires (other
 //! replicas, redeliveries, catch-up after a restart) are no-ops. Slots older than the catch-up
 //! window are recorded as `skipped` instead of running.
-use crate::db::executions::{ExecutionRow, WAITING};
+use crate::db;
 use crate::db::schedules::{self as sdb, SlotRow, SLOT_FIRED};
-use crate::db::{self, Pool};
 use crate::domain::ExecutionRequest;
 use crate::jobs;
-use crate::settings::Settings;
+use crate::triggered::Run;
 use chrono::{DateTime, TimeZone, Utc};
 use model::proto::{FunctionChanged, ScheduleFire};
 use prost::Message;
 use queue::{Incoming, Outcome, Publisher};
 use serde::Deserialize;
-use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Notify;
 
 #[derive(Clone, Debug, Deserialize)]
 pub struct ScheduleSettings {
@@ -143,32 +140,10 @@ pub async fn announce(publisher: &Publisher, project_id: &str, function_id: &str
 }
 
 /// What the fire consumer needs.
-#[derive(Clone)]
-pub struct FireContext {
-    pub pool: Pool,
-    pub settings: Arc<Settings>,
-    pub outbox_wake: Arc<Notify>,
-}
+pub type FireContext = crate::triggered::TriggerContext;
 
 fn retry(err: impl std::fmt::Display) -> Outcome {
     Outcome::Retry(err.to_string())
-}
-
-/// Headers for a schedule- or event-triggered run (spec 7.4).
-pub fn trigger_headers(
-    request: &ExecutionRequest,
-    execution_id: &str,
-    trigger: &str,
-    event: &str,
-) -> Vec<(String, String)> {
-    let mut headers = jobs::function_headers(request, execution_id, "");
-    for (k, v) in headers.iter_mut() {
-        if k == "x-appwrite-trigger" {
-            *v = trigger.to_owned();
-        }
-    }
-    headers.push(("x-appwrite-event".into(), event.to_owned()));
-    headers
 }
 
 /// Handles one `ScheduleFire`.
@@ -262,48 +237,22 @@ async fn fire_slot(ctx: &FireContext, fire: &ScheduleFire) -> Outcome {
         headers: Vec::new(),
         scheduled_at: None,
     };
-    let headers = trigger_headers(&request, &execution_id, "schedule", "");
-    let mut job = jobs::execution_job(
-        &ctx.settings,
-        jobs::ExecutionJobInput {
-            function: &function,
-            deployment: &deployment,
-            execution_id: &execution_id,
-            request: &request,
-            headers: &headers,
-            sync: false,
-            created_at_unix_ms: now.timestamp_millis(),
-        },
-    );
-    job.trigger = "schedule".into();
-    if let Err(err) =
-        crate::job_env::complete_execution_job(&mut conn, &ctx.settings, &function, &mut job).await
-    {
-        return Outcome::Retry(format!("loading variables: {err}"));
-    }
-    let row = ExecutionRow {
-        project_id: function.project_id.clone(),
-        id: execution_id.clone(),
-        function_id: function.id.clone(),
-        deployment_id: deployment.id.clone(),
-        created_at: now,
-        updated_at: now,
-        trigger: "schedule".into(),
-        status: WAITING.into(),
-        request_method: request.method.clone(),
-        request_path: request.path.clone(),
-        request_headers: jobs::stored_request_headers(&[(
-            "x-appwrite-client-ip".into(),
-            String::new(),
-        )]),
-        response_status_code: 0,
-        response_headers: serde_json::json!([]),
-        logs: String::new(),
-        errors: String::new(),
-        duration: 0.0,
-        scheduled_at: None,
-        timeout_seconds: function.timeout,
+    let run = Run {
+        function: &function,
+        deployment: &deployment,
+        execution_id: &execution_id,
+        request: &request,
+        trigger: "schedule",
+        event: "",
     };
+    let job = match run.job(&ctx.settings, &mut conn, now).await {
+        Ok(job) => job,
+        Err(reason) => return Outcome::Retry(reason),
+    };
+    let row = run.row(
+        jobs::stored_request_headers(&[("x-appwrite-client-ip".into(), String::new())]),
+        now,
+    );
     let slot_row = SlotRow {
         project_id: function.project_id.clone(),
         function_id: function.id.clone(),
@@ -322,7 +271,7 @@ async fn fire_slot(ctx: &FireContext, fire: &ScheduleFire) -> Outcome {
     .await
     {
         Ok(true) => {
-            ctx.outbox_wake.notify_one();
+            ctx.started(&row, "create");
             let delay_ms = (now - slot).num_milliseconds();
             tracing::info!(function.id = %function.id, execution.id = %execution_id, %slot, delay_ms, "schedule slot fired");
             Outcome::Ack
@@ -378,26 +327,19 @@ async fn fire_scheduled(ctx: &FireContext, fire: &ScheduleFire) -> Outcome {
         headers,
         scheduled_at: None,
     };
-    let fn_headers = trigger_headers(&exec_request, &fire.execution_id, "schedule", "");
     let now = Utc::now();
-    let mut job = jobs::execution_job(
-        &ctx.settings,
-        jobs::ExecutionJobInput {
-            function: &function,
-            deployment: &deployment,
-            execution_id: &fire.execution_id,
-            request: &exec_request,
-            headers: &fn_headers,
-            sync: false,
-            created_at_unix_ms: now.timestamp_millis(),
-        },
-    );
-    job.trigger = "schedule".into();
-    if let Err(err) =
-        crate::job_env::complete_execution_job(&mut conn, &ctx.settings, &function, &mut job).await
-    {
-        return Outcome::Retry(format!("loading variables: {err}"));
-    }
+    let run = Run {
+        function: &function,
+        deployment: &deployment,
+        execution_id: &fire.execution_id,
+        request: &exec_request,
+        trigger: "schedule",
+        event: "",
+    };
+    let job = match run.job(&ctx.settings, &mut conn, now).await {
+        Ok(job) => job,
+        Err(reason) => return Outcome::Retry(reason),
+    };
     match sdb::start_scheduled(
         &mut conn,
         &fire.project_id,
@@ -411,6 +353,21 @@ async fn fire_scheduled(ctx: &FireContext, fire: &ScheduleFire) -> Outcome {
         Ok(started) => {
             if started {
                 ctx.outbox_wake.notify_one();
+                // Its `create` event went out when it was scheduled; starting it is an update.
+                let (pool, publisher) = (ctx.pool.clone(), ctx.publisher.clone());
+                let (project, function_id) = (fire.project_id.clone(), function.id.clone());
+                let execution = fire.execution_id.clone();
+                ctx.tasks.spawn(async move {
+                    crate::events::emit_update_from_db(
+                        &pool,
+                        &publisher,
+                        &project,
+                        &function_id,
+                        None,
+                        Some(&execution),
+                    )
+                    .await;
+                });
                 let delay_ms = now.timestamp_millis() - fire.slot_unix * 1000;
                 tracing::info!(execution.id = %fire.execution_id, delay_ms, "scheduled execution started");
             }

@@ -88,38 +88,7 @@ impl Application {
             let publisher = publisher.clone();
             tasks.spawn(async move {
                 let handler = move |m: queue::Incoming<model::proto::BuildEvent>| {
-                    let (pool, publisher) = (pool.clone(), publisher.clone());
-                    async move {
-                        let ready = m.message.status == model::proto::BuildStatus::Ready as i32;
-                        let status_change =
-                            m.message.status != model::proto::BuildStatus::Unspecified as i32;
-                        let (project, function) =
-                            (m.message.project_id.clone(), m.message.function_id.clone());
-                        let deployment = m.message.deployment_id.clone();
-                        let outcome = crate::consumers::handle_build_event(pool.clone(), m).await;
-                        if status_change && outcome == queue::Outcome::Ack {
-                            crate::events::emit_update_from_db(
-                                &pool,
-                                &publisher,
-                                &project,
-                                &function,
-                                Some(&deployment),
-                                None,
-                            )
-                            .await;
-                        }
-                        if ready && outcome == queue::Outcome::Ack {
-                            // A ready build may have been activated: schedules follow it.
-                            crate::schedules::announce(
-                                &publisher,
-                                &project,
-                                &function,
-                                "deployment",
-                            )
-                            .await;
-                        }
-                        outcome
-                    }
+                    crate::consumers::on_build_event(pool.clone(), publisher.clone(), m)
                 };
                 if let Err(err) = queue::run_consumer(config, token, handler).await {
                     tracing::error!(error = %err, "build events consumer stopped");
@@ -168,10 +137,12 @@ impl Application {
         }
 
         {
-            let ctx = crate::schedules::FireContext {
+            let ctx = crate::triggered::TriggerContext {
                 pool: pool.clone(),
                 settings: settings.clone(),
                 outbox_wake: outbox_wake.clone(),
+                publisher: publisher.clone(),
+                tasks: tasks.clone(),
             };
             let config = ConsumerConfig::queue(
                 &amqp_url,
@@ -189,10 +160,12 @@ impl Application {
         }
 
         tasks.spawn(crate::events::run(
-            crate::events::TriggerContext {
+            crate::triggered::TriggerContext {
                 pool: pool.clone(),
                 settings: settings.clone(),
                 outbox_wake: outbox_wake.clone(),
+                publisher: publisher.clone(),
+                tasks: tasks.clone(),
             },
             amqp_url.clone(),
             prefetch,

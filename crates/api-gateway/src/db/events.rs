@@ -1,12 +1,11 @@
 //! Queries behind event triggers: subscribed functions and the exactly-once claim.
 use super::executions::ExecutionRow;
 use super::functions::FunctionRow;
-use super::schema::{event_fires, executions, functions};
+use super::schema::{event_fires, functions};
 use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel_async::scoped_futures::ScopedFutureExt;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = event_fires, check_for_backend(Pg))]
@@ -45,24 +44,8 @@ pub async fn insert_fire(
     queue: &str,
     job: Vec<u8>,
 ) -> Result<bool, diesel::result::Error> {
-    conn.transaction(|conn| {
-        async move {
-            let claimed = diesel::insert_into(event_fires::table)
-                .values(fire)
-                .on_conflict_do_nothing()
-                .execute(conn)
-                .await?;
-            if claimed == 0 {
-                return Ok(false);
-            }
-            diesel::insert_into(executions::table)
-                .values(row)
-                .execute(conn)
-                .await?;
-            super::outbox::insert(conn, queue, job, &row.id).await?;
-            Ok(true)
-        }
-        .scope_boxed()
-    })
-    .await
+    let claim = diesel::insert_into(event_fires::table)
+        .values(fire)
+        .on_conflict_do_nothing();
+    super::starts::insert_claimed(conn, claim, row, queue, job).await
 }

@@ -9,6 +9,7 @@ pub mod listing;
 pub mod outbox;
 pub mod schedules;
 pub mod schema;
+pub mod starts;
 pub mod variables;
 
 use ::deadpool::Runtime;

@@ -44,26 +44,10 @@ pub async fn insert_fire(
     queue: &str,
     job: Vec<u8>,
 ) -> Result<bool, diesel::result::Error> {
-    conn.transaction(|conn| {
-        async move {
-            let claimed = diesel::insert_into(schedule_slots::table)
-                .values(slot)
-                .on_conflict_do_nothing()
-                .execute(conn)
-                .await?;
-            if claimed == 0 {
-                return Ok(false);
-            }
-            diesel::insert_into(executions::table)
-                .values(row)
-                .execute(conn)
-                .await?;
-            super::outbox::insert(conn, queue, job, &row.id).await?;
-            Ok(true)
-        }
-        .scope_boxed()
-    })
-    .await
+    let claim = diesel::insert_into(schedule_slots::table)
+        .values(slot)
+        .on_conflict_do_nothing();
+    super::starts::insert_claimed(conn, claim, row, queue, job).await
 }
 
 /// Records missed slots as skipped (slots already recorded stay as they are). Returns how many

@@ -2,7 +2,7 @@
 //! one transaction, 202; sync => execution row, RPC to an executor, 201 with the response (or 408
 //! when no answer comes in time).
 use crate::auth::{Authorized, Caller, ExecutionsWrite};
-use crate::db::executions::{self, ExecutionRow, Outcome, FAILED, PROCESSING, WAITING};
+use crate::db::executions::{self, Outcome, FAILED, PROCESSING};
 use crate::error::ApiError;
 use crate::startup::AppState;
 use crate::{consumers, jobs, wire};
@@ -88,36 +88,22 @@ pub async fn handler(
     crate::job_env::complete_execution_job(&mut conn, &state.settings, &function, &mut job).await?;
     // A multipart `body` part reaches the function byte-exact (spec 7.6).
     let job = super::encoding::with_raw_body(job, raw_body);
-    let row = ExecutionRow {
-        project_id: auth.project_id.clone(),
-        id: execution_id.clone(),
-        function_id: function.id.clone(),
-        deployment_id: deployment.id.clone(),
-        created_at: now,
-        updated_at: now,
-        trigger: "http".into(),
-        status: if request.is_async {
-            WAITING
-        } else {
-            PROCESSING
-        }
-        .into(),
-        request_method: request.method.clone(),
-        request_path: request.path.clone(),
-        request_headers: jobs::stored_request_headers(&stored_headers),
-        response_status_code: 0,
-        response_headers: serde_json::json!([]),
-        logs: String::new(),
-        errors: String::new(),
-        duration: 0.0,
-        scheduled_at: None,
-        timeout_seconds: function.timeout,
-    };
+    let mut row = crate::triggered::new_row(
+        &function,
+        &deployment.id,
+        &execution_id,
+        &request,
+        "http",
+        jobs::stored_request_headers(&stored_headers),
+        now,
+    );
+    if !request.is_async {
+        row.status = PROCESSING.into();
+    }
 
     if let Some(at) = scheduled_at {
         // Stored as `scheduled`; the scheduler fires it at `at` and the gateway then queues it
         // like an async execution (crate::schedules).
-        let mut row = row;
         row.status = crate::db::schedules::SCHEDULED.into();
         row.trigger = "schedule".into();
         row.scheduled_at = Some(at);

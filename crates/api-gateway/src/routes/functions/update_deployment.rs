@@ -52,8 +52,13 @@ pub async fn handler(
         "deployment",
     )
     .await;
-    Ok(super::super::json(
-        StatusCode::OK,
-        super::super::function_model(&mut conn, updated).await?,
-    ))
+    let model = super::super::function_model(&mut conn, updated).await?;
+    crate::events::spawn_emit(
+        &state.tasks,
+        &state.publisher,
+        &auth.project_id,
+        format!("functions.{}.update", function.id),
+        &model,
+    );
+    Ok(super::super::json(StatusCode::OK, model))
 }
