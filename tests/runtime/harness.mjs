@@ -215,6 +215,50 @@ export async function assertLoggingDisabled(rt) {
   assert.equal(rt.readLog(logId, 'errors'), null);
 }
 
+// Response kinds of the context fixtures (same routes in every language's fixture).
+export async function assertTextResponse(rt) {
+  const res = await rt.call('/text');
+  assert.equal(res.status, 201);
+  assert.equal(await res.text(), 'plain text');
+  assert.equal(res.headers.get('x-custom'), 'custom-value');
+  assert.equal(res.headers.get('x-open-runtimes-leak'), null, 'x-open-runtimes-* response headers are dropped');
+  assert.equal(res.headers.get('content-type'), 'text/plain; charset=utf-8');
+}
+
+// binary, redirect (302 with a location), empty (204, no body), send (202).
+export async function assertResponseKinds(rt) {
+  const bin = await rt.call('/binary');
+  assert.equal(bin.status, 200);
+  assert.deepEqual([...new Uint8Array(await bin.arrayBuffer())], [0, 1, 2, 255]);
+  assert.equal(bin.headers.get('content-type'), 'application/octet-stream; charset=utf-8');
+
+  const redirect = await rt.call('/redirect');
+  assert.equal(redirect.status, 302);
+  assert.equal(redirect.headers.get('location'), 'https://example.com/target');
+
+  const empty = await rt.call('/empty');
+  assert.equal(empty.status, 204);
+  assert.equal(await empty.text(), '');
+
+  const sent = await rt.call('/send');
+  assert.equal(sent.status, 202);
+  assert.equal(await sent.text(), 'sent body');
+}
+
+// A JSON body parsed (bodyJson / body_json and body) and a binary body echoed byte for byte.
+export async function assertBodyRoundTrip(rt) {
+  const json = await rt.call('/bodyjson', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json; charset=utf-8' },
+    body: '{"a":[1,2]}',
+  });
+  assert.deepEqual(await json.json(), { bodyJson: { a: [1, 2] }, body: { a: [1, 2] } });
+
+  const bytes = Uint8Array.from([0, 159, 146, 150, 255, 10]);
+  const echo = await rt.call('/binary-echo', { method: 'POST', body: bytes });
+  assert.deepEqual([...new Uint8Array(await echo.arrayBuffer())], [...bytes]);
+}
+
 // The runtime env echoRequest() expects: a custom variable and an enforced header.
 export const ECHO_ENV = {
   FNPLAT_TEST_VAR: 'from-env',

@@ -10,10 +10,13 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   assertBadTimeoutsRejected,
+  assertBodyRoundTrip,
   assertGeneratedLogIds,
   assertHealthAndTimings,
   assertLoggingDisabled,
+  assertResponseKinds,
   assertSecretRequired,
+  assertTextResponse,
   buildFixture as harnessBuildFixture,
   cleanup,
   ECHO_ENV,
@@ -186,45 +189,11 @@ describe('node-esm (ES module, context API)', () => {
     }
   });
 
-  test('res.text with status and headers; x-open-runtimes-* response headers dropped', async () => {
-    const res = await rt.call('/text');
-    assert.equal(res.status, 201);
-    assert.equal(await res.text(), 'plain text');
-    assert.equal(res.headers.get('x-custom'), 'custom-value');
-    assert.equal(res.headers.get('x-open-runtimes-leak'), null);
-    assert.equal(res.headers.get('content-type'), 'text/plain; charset=utf-8');
-  });
+  test('res.text with status and headers; x-open-runtimes-* response headers dropped', () => assertTextResponse(rt));
 
-  test('res.binary, res.redirect, res.empty, res.send', async () => {
-    const bin = await rt.call('/binary');
-    assert.equal(bin.status, 200);
-    assert.deepEqual([...new Uint8Array(await bin.arrayBuffer())], [0, 1, 2, 255]);
-    assert.equal(bin.headers.get('content-type'), 'application/octet-stream; charset=utf-8');
+  test('res.binary, res.redirect, res.empty, res.send', () => assertResponseKinds(rt));
 
-    const redirect = await rt.call('/redirect');
-    assert.equal(redirect.status, 302);
-    assert.equal(redirect.headers.get('location'), 'https://example.com/target');
-
-    const empty = await rt.call('/empty');
-    assert.equal(empty.status, 204);
-
-    const sent = await rt.call('/send');
-    assert.equal(sent.status, 202);
-    assert.equal(await sent.text(), 'sent body');
-  });
-
-  test('req.bodyJson / req.body and binary round trip', async () => {
-    const json = await rt.call('/bodyjson', {
-      method: 'POST',
-      headers: { 'content-type': 'application/json; charset=utf-8' },
-      body: '{"a":[1,2]}',
-    });
-    assert.deepEqual(await json.json(), { bodyJson: { a: [1, 2] }, body: { a: [1, 2] } });
-
-    const bytes = Uint8Array.from([0, 159, 146, 150, 255, 10]);
-    const echo = await rt.call('/binary-echo', { method: 'POST', body: bytes });
-    assert.deepEqual([...new Uint8Array(await echo.arrayBuffer())], [...bytes]);
-  });
+  test('req.bodyJson / req.body and binary round trip', () => assertBodyRoundTrip(rt));
 
   test('no return value => 500 with the spec message in errors', async () => {
     const logId = `none-${Date.now()}`;

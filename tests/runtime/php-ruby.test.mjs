@@ -12,10 +12,13 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   assertBadTimeoutsRejected,
+  assertBodyRoundTrip,
   assertGeneratedLogIds,
   assertHealthAndTimings,
   assertLoggingDisabled,
+  assertResponseKinds,
   assertSecretRequired,
+  assertTextResponse,
   buildFixture as harnessBuildFixture,
   cleanup,
   ECHO_ENV,
@@ -264,48 +267,17 @@ for (const runtime of RUNTIMES) {
         assert.equal(lines[2], `00000 ${'x'.repeat(7994)}... Log truncated due to size limit (8000 characters)`);
       });
 
-      test('res.text with status and headers; x-open-runtimes-* response headers dropped', async () => {
-        const res = await rt.call('/text');
-        assert.equal(res.status, 201);
-        assert.equal(await res.text(), 'plain text');
-        assert.equal(res.headers.get('x-custom'), 'custom-value');
-        assert.equal(res.headers.get('x-open-runtimes-leak'), null);
-        assert.equal(res.headers.get('content-type'), 'text/plain; charset=utf-8');
-      });
+      test('res.text with status and headers; x-open-runtimes-* response headers dropped', () => assertTextResponse(rt));
 
       test('res.binary, res.redirect (default 301), res.empty, res.send', async () => {
-        const bin = await rt.call('/binary');
-        assert.equal(bin.status, 200);
-        assert.deepEqual([...new Uint8Array(await bin.arrayBuffer())], [0, 1, 2, 255]);
-        assert.equal(bin.headers.get('content-type'), 'application/octet-stream; charset=utf-8');
-
-        const redirect = await rt.call('/redirect');
-        assert.equal(redirect.status, 302);
-        assert.equal(redirect.headers.get('location'), 'https://example.com/target');
+        await assertResponseKinds(rt);
         const permanent = await rt.call('/redirect-default');
         assert.equal(permanent.status, 301);
         assert.equal(permanent.headers.get('location'), 'https://example.com/default');
-
-        const empty = await rt.call('/empty');
-        assert.equal(empty.status, 204);
-        assert.equal(await empty.text(), '');
-
-        const sent = await rt.call('/send');
-        assert.equal(sent.status, 202);
-        assert.equal(await sent.text(), 'sent body');
       });
 
       test('body_json/bodyJson, body, binary round trip, HEAD', async () => {
-        const json = await rt.call('/bodyjson', {
-          method: 'POST',
-          headers: { 'content-type': 'application/json; charset=utf-8' },
-          body: '{"a":[1,2]}',
-        });
-        assert.deepEqual(await json.json(), { bodyJson: { a: [1, 2] }, body: { a: [1, 2] } });
-
-        const bytes = Uint8Array.from([0, 159, 146, 150, 255, 10]);
-        const echo = await rt.call('/binary-echo', { method: 'POST', body: bytes });
-        assert.deepEqual([...new Uint8Array(await echo.arrayBuffer())], [...bytes]);
+        await assertBodyRoundTrip(rt);
 
         const big = Buffer.alloc(3 * 1024 * 1024, 7);
         const bigEcho = await rt.call('/binary-echo', { method: 'PUT', body: big });

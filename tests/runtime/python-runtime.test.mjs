@@ -6,10 +6,13 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   assertBadTimeoutsRejected,
+  assertBodyRoundTrip,
   assertGeneratedLogIds,
   assertHealthAndTimings,
   assertLoggingDisabled,
+  assertResponseKinds,
   assertSecretRequired,
+  assertTextResponse,
   buildFixture,
   cleanup,
   ECHO_ENV,
@@ -63,34 +66,14 @@ for (const id of IDS) {
     });
 
     test('response kinds: text, binary, json, redirect, empty, send, body_json, binary echo', async () => {
-      const text = await rt.call('/text');
-      assert.equal(text.status, 201);
-      assert.equal(await text.text(), 'plain text');
-      assert.equal(text.headers.get('x-custom'), 'custom-value');
-      assert.equal(text.headers.get('x-open-runtimes-leak'), null);
-      assert.equal(text.headers.get('content-type'), 'text/plain; charset=utf-8');
-      const bin = await rt.call('/binary');
-      assert.deepEqual([...new Uint8Array(await bin.arrayBuffer())], [0, 1, 2, 255]);
-      assert.equal(bin.headers.get('content-type'), 'application/octet-stream; charset=utf-8');
+      await assertTextResponse(rt);
+      await assertResponseKinds(rt);
       const json = await rt.call('/json');
       assert.deepEqual(await json.json(), { kind: 'json', list: [1, 2], nested: { ok: true } });
       assert.equal(json.headers.get('x-json'), 'yes');
-      const redirect = await rt.call('/redirect');
-      assert.equal(redirect.status, 302);
-      assert.equal(redirect.headers.get('location'), 'https://example.com/target');
       const redirectDefault = await rt.call('/redirect-default');
       assert.equal(redirectDefault.status, 301);
-      const empty = await rt.call('/empty');
-      assert.equal(empty.status, 204);
-      assert.equal(await empty.text(), '');
-      const sent = await rt.call('/send');
-      assert.equal(sent.status, 202);
-      assert.equal(await sent.text(), 'sent body');
-      const bj = await rt.call('/bodyjson', { method: 'POST', headers: { 'content-type': 'application/json; charset=utf-8' }, body: '{"a":[1,2]}' });
-      assert.deepEqual(await bj.json(), { bodyJson: { a: [1, 2] }, body: { a: [1, 2] } });
-      const bytes = Uint8Array.from([0, 159, 146, 150, 255, 10]);
-      const echo = await rt.call('/binary-echo', { method: 'POST', body: bytes });
-      assert.deepEqual([...new Uint8Array(await echo.arrayBuffer())], [...bytes]);
+      await assertBodyRoundTrip(rt);
       const head = await rt.call('/text', { method: 'HEAD' });
       assert.equal(head.status, 201);
     });
