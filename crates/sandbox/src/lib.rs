@@ -11,6 +11,8 @@ pub mod docker;
 pub mod shell;
 pub mod signal;
 pub mod storage;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod text;
 pub mod worker;
 
