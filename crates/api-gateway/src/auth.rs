@@ -19,7 +19,7 @@ use crate::error::ApiError;
 use crate::startup::AppState;
 use crate::tokens::{self, TokenError};
 use actix_web::dev::Payload;
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 use secrecy::ExposeSecret;
 use std::marker::PhantomData;
@@ -102,6 +102,26 @@ impl<S> Authorized<S> {
         match &self.caller {
             Caller::User { id, .. } => Some(id),
             _ => None,
+        }
+    }
+
+    /// Whether this caller may read an execution started by `owner` (spec 3.3: the creating
+    /// user gets the only `read` permission): keys read all, users their own, guests none.
+    pub fn may_read_execution(&self, owner: Option<&str>) -> bool {
+        match &self.caller {
+            Caller::Key => true,
+            Caller::User { id, .. } => owner == Some(id.as_str()),
+            Caller::Guest => false,
+        }
+    }
+
+    /// The owner filter of listExecutions: `None` (all) for keys, the user id otherwise (a guest
+    /// never gets here: guests lack `executions.read`, and would match no owner).
+    pub fn execution_owner_filter(&self) -> Option<&str> {
+        match &self.caller {
+            Caller::Key => None,
+            Caller::User { id, .. } => Some(id),
+            Caller::Guest => Some(""),
         }
     }
 
@@ -282,10 +302,39 @@ fn missing_scope(caller: &Caller, project_id: &str, scope: &str) -> ApiError {
     ApiError::UnauthorizedScope(format!("{who} missing scopes ([\"{scope}\"])"))
 }
 
+/// Who is calling, in which project. Cached in the request's extensions, so a route middleware
+/// (the abuse limiter) and the route's `Authorized` extractor identify the caller once.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub project_id: String,
+    pub caller: Caller,
+    pub scopes: Vec<String>,
+}
+
+/// The request's project and caller (404 `project_not_found`, 401 for bad keys or JWTs).
+pub async fn identity(req: &HttpRequest) -> Result<Identity, ApiError> {
+    let cached = req.extensions().get::<Identity>().cloned();
+    if let Some(found) = cached {
+        return Ok(found);
+    }
+    let state = state(req)?;
+    let project_id = project(&state, req).await?;
+    let (caller, scopes) = identify(&state, req, &project_id).await?;
+    let found = Identity {
+        project_id,
+        caller,
+        scopes,
+    };
+    req.extensions_mut().insert(found.clone());
+    Ok(found)
+}
+
 async fn authorize<S: Scope>(req: HttpRequest) -> Result<Authorized<S>, ApiError> {
-    let state = state(&req)?;
-    let project_id = project(&state, &req).await?;
-    let (caller, scopes) = identify(&state, &req, &project_id).await?;
+    let Identity {
+        project_id,
+        caller,
+        scopes,
+    } = identity(&req).await?;
     let allowed = match &caller {
         Caller::Key => scopes.iter().any(|s| s == S::NAME),
         Caller::User { .. } => S::USERS_HAVE_IT,

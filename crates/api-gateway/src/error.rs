@@ -68,6 +68,10 @@ pub enum ApiError {
     ProjectKeyExpired,
     #[error("The dynamic API key has expired. Please don't use dynamic API keys for more than duration of the execution.")]
     ApiKeyExpired,
+    #[error(
+        "Rate limit for the current endpoint has been exceeded. Please try again after some time."
+    )]
+    RateLimitExceeded,
     #[error("Server Error")]
     ServiceUnavailable(String),
     #[error("Server Error")]
@@ -112,6 +116,7 @@ impl ApiError {
             Self::VariableCannotUnsetSecret => "variable_cannot_unset_secret",
             Self::ProjectKeyExpired => "project_key_expired",
             Self::ApiKeyExpired => "api_key_expired",
+            Self::RateLimitExceeded => "general_rate_limit_exceeded",
             Self::ServiceUnavailable(_) => "general_server_error",
             Self::Internal(_) => "general_server_error",
         }
@@ -153,6 +158,7 @@ impl ResponseError for ApiError {
             | Self::ExecutionNotFound => StatusCode::NOT_FOUND,
             Self::FunctionAlreadyExists => StatusCode::CONFLICT,
             Self::FunctionSynchronousTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::RateLimitExceeded => StatusCode::TOO_MANY_REQUESTS,
             Self::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -14,6 +14,7 @@ pub mod jobs;
 pub mod outbox;
 pub mod params;
 pub mod query;
+pub mod rate_limit;
 pub mod reaper;
 pub mod routes;
 pub mod schedules;

@@ -32,6 +32,10 @@ pub struct Settings {
     /// Runtime ids whose image is installed (`GATEWAY__RUNTIMES=node-18.0,python-3.12`).
     #[serde(default = "default_runtimes")]
     pub runtimes: Vec<String>,
+    /// Abuse limits (`crate::rate_limit`, `GATEWAY__RATE_LIMIT__ENABLED`, `..__CREATE_EXECUTION_LIMIT`,
+    /// `..__PERIOD_SECONDS`).
+    #[serde(default)]
+    pub rate_limit: crate::rate_limit::RateLimitSettings,
 }
 
 impl Settings {

@@ -26,6 +26,8 @@ pub struct AppState {
     pub outbox_wake: Arc<Notify>,
     /// Background work started by handlers (e.g. file clean-up) that shutdown waits for.
     pub tasks: TaskTracker,
+    /// Abuse-limit counters (`crate::rate_limit`), shared by every HTTP worker.
+    pub limiters: Arc<crate::rate_limit::Limiters>,
 }
 
 pub struct Application {
@@ -180,6 +182,7 @@ impl Application {
             rpc,
             outbox_wake,
             tasks: tasks.clone(),
+            limiters: Arc::new(crate::rate_limit::Limiters::new(&settings.rate_limit)),
         });
         let server = HttpServer::new(move || {
             App::new()

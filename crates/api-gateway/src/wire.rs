@@ -213,7 +213,10 @@ impl From<ExecutionRow> for Execution {
             id: r.id,
             created_at: datetime(&r.created_at),
             updated_at: datetime(&r.updated_at),
-            permissions: Vec::new(),
+            permissions: r
+                .user_id
+                .map(|user| vec![format!("read(\"user:{user}\")")])
+                .unwrap_or_default(),
             function_id: r.function_id,
             deployment_id: r.deployment_id,
             trigger: r.trigger,

@@ -35,6 +35,8 @@ pub struct ExecutionRow {
     pub duration: f64,
     pub scheduled_at: Option<DateTime<Utc>>,
     pub timeout_seconds: i32,
+    /// The user who started it (a JWT caller); `None` for keys, guests, schedules and events.
+    pub user_id: Option<String>,
 }
 
 pub const QUERY_ATTRIBUTES: &[&str] = &[
@@ -97,13 +99,15 @@ pub async fn find(
         .optional()
 }
 
+/// `owner`: only the executions this user started (`None`: all of them).
 pub async fn list(
     conn: &mut AsyncPgConnection,
     project_id: &str,
     function_id: &str,
+    owner: Option<&str>,
     q: &ListQuery,
 ) -> Result<(i64, Vec<ExecutionRow>), ApiError> {
-    super::listing::executions(conn, project_id, function_id, q).await
+    super::listing::executions(conn, project_id, function_id, owner, q).await
 }
 
 /// What a finished execution stores.

@@ -305,10 +305,12 @@ pub async fn deployments(
     )
 }
 
+/// `owner`: only the executions that user started (a JWT caller); `None` for keys.
 pub async fn executions(
     conn: &mut AsyncPgConnection,
     project_id: &str,
     function_id: &str,
+    owner: Option<&str>,
     q: &ListQuery,
 ) -> Result<(i64, Vec<ExecutionRow>), ApiError> {
     let cursor = match &q.cursor {
@@ -322,7 +324,9 @@ pub async fn executions(
                 .first(conn)
                 .await
                 .optional()?;
-            let (r, seq) = found.ok_or_else(|| cursor_not_found("Execution", &c.id))?;
+            let (r, seq) = found
+                .filter(|(r, _)| owner.is_none() || r.user_id.as_deref() == owner)
+                .ok_or_else(|| cursor_not_found("Execution", &c.id))?;
             let mut m = CursorValues::new();
             m.insert("$id".into(), Value::from(r.id));
             m.insert("$createdAt".into(), time_value(&r.created_at));
@@ -342,10 +346,14 @@ pub async fn executions(
         }
     };
     let base = || {
-        executions::table
+        let query = executions::table
             .filter(executions::project_id.eq(project_id.to_owned()))
             .filter(executions::function_id.eq(function_id.to_owned()))
-            .into_boxed()
+            .into_boxed();
+        match owner {
+            Some(user) => query.filter(executions::user_id.eq(user.to_owned())),
+            None => query,
+        }
     };
     run_list!(
         conn,

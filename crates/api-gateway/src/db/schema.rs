@@ -99,6 +99,7 @@ diesel::table! {
         duration -> Float8,
         scheduled_at -> Nullable<Timestamptz>,
         timeout_seconds -> Int4,
+        user_id -> Nullable<Text>,
     }
 }
 

@@ -70,7 +70,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(
                     resource("/{functionId}/executions")
                         .route(web::get().to(executions::list::handler))
-                        .route(web::post().to(executions::create::handler)),
+                        .route(web::post().to(executions::create::handler).wrap(
+                            actix_web::middleware::from_fn(crate::rate_limit::create_execution),
+                        )),
                 )
                 .service(
                     resource("/{functionId}/executions/{executionId}")

@@ -51,6 +51,12 @@ fn rabbitmqctl(args: &[&str]) {
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(json!({})).await
+}
+
+/// `spawn_app` with settings overridden by the top-level sections of `overrides`
+/// (e.g. `{"rate_limit": {"create_execution_limit": 3}}`).
+pub async fn spawn_app_with(overrides: Value) -> TestApp {
     if std::env::var("TEST_LOG").is_ok() {
         model::telemetry::init("api-gateway-test");
     }
@@ -95,15 +101,18 @@ pub async fn spawn_app() -> TestApp {
     );
 
     let storage = tempfile::tempdir().unwrap();
-    let settings: Settings = serde_json::from_value(json!({
+    let mut settings = json!({
         "http": {"host": "127.0.0.1", "port": 0},
         "database": {"url": db_url, "max_connections": 4},
         "amqp": {"url": amqp_url, "prefetch": 8},
         "storage": {"dir": storage.path().to_string_lossy()},
         "auth": {"project_id": PROJECT, "api_key": API_KEY, "jwt_secret": JWT_SECRET},
         "runtimes": ["node-18.0"],
-    }))
-    .unwrap();
+    });
+    if let (Some(base), Some(extra)) = (settings.as_object_mut(), overrides.as_object()) {
+        base.extend(extra.clone());
+    }
+    let settings: Settings = serde_json::from_value(settings).unwrap();
     let app = Application::build(settings)
         .await
         .expect("application starts");

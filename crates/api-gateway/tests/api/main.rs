@@ -11,5 +11,6 @@ mod executions;
 mod format;
 mod functions;
 mod helpers;
+mod ownership;
 mod queries;
 mod variables;

@@ -100,6 +100,8 @@ pub async fn handler(
     if !request.is_async {
         row.status = PROCESSING.into();
     }
+    // The creating user alone may read it back (spec 3.3 `$permissions`).
+    row.user_id = auth.user_id().map(str::to_owned);
 
     if let Some(at) = scheduled_at {
         // Stored as `scheduled`; the scheduler fires it at `at` and the gateway then queues it

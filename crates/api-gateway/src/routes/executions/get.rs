@@ -21,6 +21,10 @@ pub async fn handler(
         crate::db::executions::find(&mut conn, &auth.project_id, &function.id, &execution_id)
             .await?
             .ok_or(ApiError::ExecutionNotFound)?;
+    // Users read only the executions they started (Appwrite: `read("user:<id>")`).
+    if !auth.may_read_execution(execution.user_id.as_deref()) {
+        return Err(ApiError::ExecutionNotFound);
+    }
     let mut execution = wire::Execution::from(execution);
     if !auth.is_key() {
         // Logs and errors are for keys only (spec 3.3).

@@ -22,8 +22,14 @@ pub async fn handler(
     let function = super::super::load_function(&mut conn, &auth.project_id, &path).await?;
     auth.check_visible(&function)?;
     auth.check_execute(&function)?;
-    let (total, rows) =
-        crate::db::executions::list(&mut conn, &auth.project_id, &function.id, &query).await?;
+    let (total, rows) = crate::db::executions::list(
+        &mut conn,
+        &auth.project_id,
+        &function.id,
+        auth.execution_owner_filter(),
+        &query,
+    )
+    .await?;
     let mut items: Vec<wire::Execution> = rows.into_iter().map(Into::into).collect();
     if !auth.is_key() {
         for execution in &mut items {

@@ -1,0 +1,2 @@
+DROP INDEX executions_owner;
+ALTER TABLE executions DROP COLUMN user_id;
