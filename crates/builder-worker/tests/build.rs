@@ -29,21 +29,8 @@ fn image() -> String {
     model::catalogue::runtime_image(RUNTIME)
 }
 
-async fn require_image(sandbox: &Sandbox) {
-    let image = image();
-    let present = sandbox
-        .image_exists(&image)
-        .await
-        .unwrap_or_else(|e| panic!("docker engine not usable: {e}"));
-    assert!(
-        present,
-        "runtime image {image} is missing: build it first (scripts/build-images.sh / make images); these tests need it"
-    );
-}
-
 async fn spawn_builder() -> TestBuilder {
-    let sandbox = Sandbox::connect(None).expect("docker client");
-    require_image(&sandbox).await;
+    let sandbox = sandbox::testing::connect_with_runtime(RUNTIME).await;
     let dir = tempfile::tempdir().expect("temp dir");
     let store =
         sandbox::storage::open_local(dir.path().to_str().expect("utf-8 path")).expect("store");
@@ -56,10 +43,6 @@ async fn spawn_builder() -> TestBuilder {
         network: Some(sandbox::DEFAULT_NETWORK.to_owned()),
         ..Default::default()
     };
-    sandbox
-        .ensure_network(sandbox::DEFAULT_NETWORK, sandbox::DEFAULT_BRIDGE)
-        .await
-        .expect("sandbox network");
     let builder = Arc::new(Builder::new(
         sandbox.clone(),
         store.clone(),

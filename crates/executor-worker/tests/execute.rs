@@ -39,18 +39,6 @@ struct TestExecutor {
     _dir: tempfile::TempDir,
 }
 
-async fn require_image(sandbox: &Sandbox) {
-    let image = model::catalogue::runtime_image(RUNTIME);
-    let present = sandbox
-        .image_exists(&image)
-        .await
-        .unwrap_or_else(|e| panic!("docker engine not usable: {e}"));
-    assert!(
-        present,
-        "runtime image {image} is missing: build it first (scripts/build-images.sh / make images); these tests need it"
-    );
-}
-
 fn unique(prefix: &str) -> String {
     format!(
         "{prefix}{}",
@@ -59,8 +47,7 @@ fn unique(prefix: &str) -> String {
 }
 
 async fn spawn_executor(idle_timeout: Duration) -> TestExecutor {
-    let sandbox = Sandbox::connect(None).expect("docker client");
-    require_image(&sandbox).await;
+    let sandbox = sandbox::testing::connect_with_runtime(RUNTIME).await;
     let dir = tempfile::tempdir().expect("temp dir");
     let store = sandbox::storage::open_local(dir.path().join("storage").to_str().expect("utf-8"))
         .expect("store");
@@ -73,10 +60,6 @@ async fn spawn_executor(idle_timeout: Duration) -> TestExecutor {
         idle_timeout,
         network: Some(sandbox::DEFAULT_NETWORK.to_owned()),
     };
-    sandbox
-        .ensure_network(sandbox::DEFAULT_NETWORK, sandbox::DEFAULT_BRIDGE)
-        .await
-        .expect("sandbox network");
     let http = executor_worker::runtime_http_client().expect("http client");
     let pool = Arc::new(Pool::new(sandbox.clone(), store.clone(), http, config));
     let results = Arc::new(MemoryResults::default());
@@ -430,8 +413,7 @@ async fn idle_runtimes_are_reaped_and_config_changes_cold_start() {
 
 #[tokio::test]
 async fn app_removes_orphans_serves_health_and_cleans_up_on_shutdown() {
-    let sandbox = Sandbox::connect(None).expect("docker client");
-    require_image(&sandbox).await;
+    let sandbox = sandbox::testing::connect_with_runtime(RUNTIME).await;
     let node = unique("test-node-");
     // An orphan of an earlier instance on this node.
     let mut labels = std::collections::HashMap::new();

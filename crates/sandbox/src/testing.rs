@@ -26,3 +26,23 @@ pub fn assert_sandboxed(info: ContainerInspectResponse, pids_limit: i64) -> Host
     );
     host
 }
+
+/// The local Docker engine for a worker test: fails loudly when the engine is unusable or the
+/// image of `runtime` is missing, and makes sure the default sandbox network exists.
+pub async fn connect_with_runtime(runtime: &str) -> crate::Sandbox {
+    let sandbox = crate::Sandbox::connect(None).expect("docker client");
+    let image = model::catalogue::runtime_image(runtime);
+    let present = sandbox
+        .image_exists(&image)
+        .await
+        .unwrap_or_else(|e| panic!("docker engine not usable: {e}"));
+    assert!(
+        present,
+        "runtime image {image} is missing: build it first (scripts/build-images.sh / make images); these tests need it"
+    );
+    sandbox
+        .ensure_network(crate::DEFAULT_NETWORK, crate::DEFAULT_BRIDGE)
+        .await
+        .expect("sandbox network");
+    sandbox
+}
