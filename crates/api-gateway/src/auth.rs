@@ -69,6 +69,8 @@ pub const ALL_SCOPES: &[&str] = &[
     "executions.write",
     "projects.read",
     "projects.write",
+    "rules.read",
+    "rules.write",
 ];
 
 /// Who is calling.

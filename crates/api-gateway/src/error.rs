@@ -68,6 +68,19 @@ pub enum ApiError {
     ProjectKeyExpired,
     #[error("The dynamic API key has expired. Please don't use dynamic API keys for more than duration of the execution.")]
     ApiKeyExpired,
+    #[error("Domain is already used. Please try again with a different domain.")]
+    RuleAlreadyExists,
+    #[error("Host is not trusted. This could occur because you have not configured a custom domain. Add a custom domain to your project first and try again.")]
+    RouterHostNotFound,
+    #[error("To execute function using domain, execute permissions must include \"any\" or \"guests\"")]
+    FunctionExecutePermissionMissing,
+    #[error("Build with the requested ID failed. Please check the logs for more information.")]
+    BuildFailed,
+    #[error("Build with the requested ID has been canceled.")]
+    BuildCanceled,
+    /// A function domain request whose execution timed out (an error page, 504).
+    #[error("Execution timed out.")]
+    DomainExecutionTimeout,
     #[error(
         "Rate limit for the current endpoint has been exceeded. Please try again after some time."
     )]
@@ -116,6 +129,12 @@ impl ApiError {
             Self::VariableCannotUnsetSecret => "variable_cannot_unset_secret",
             Self::ProjectKeyExpired => "project_key_expired",
             Self::ApiKeyExpired => "api_key_expired",
+            Self::RuleAlreadyExists => "rule_already_exists",
+            Self::RouterHostNotFound => "router_host_not_found",
+            Self::FunctionExecutePermissionMissing => "function_execute_permission_missing",
+            Self::BuildFailed => "build_failed",
+            Self::BuildCanceled => "build_canceled",
+            Self::DomainExecutionTimeout => "function_synchronous_timeout",
             Self::RateLimitExceeded => "general_rate_limit_exceeded",
             Self::ServiceUnavailable(_) => "general_server_error",
             Self::Internal(_) => "general_server_error",
@@ -158,6 +177,11 @@ impl ResponseError for ApiError {
             | Self::ExecutionNotFound => StatusCode::NOT_FOUND,
             Self::FunctionAlreadyExists => StatusCode::CONFLICT,
             Self::FunctionSynchronousTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::RuleAlreadyExists => StatusCode::CONFLICT,
+            Self::RouterHostNotFound => StatusCode::NOT_FOUND,
+            Self::FunctionExecutePermissionMissing => StatusCode::UNAUTHORIZED,
+            Self::BuildFailed | Self::BuildCanceled => StatusCode::BAD_REQUEST,
+            Self::DomainExecutionTimeout => StatusCode::GATEWAY_TIMEOUT,
             Self::RateLimitExceeded => StatusCode::TOO_MANY_REQUESTS,
             Self::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -6,6 +6,7 @@ pub mod consumers;
 pub mod db;
 pub mod deploy;
 pub mod domain;
+pub mod domains;
 pub mod error;
 pub mod events;
 pub mod format;

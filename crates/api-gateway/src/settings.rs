@@ -36,6 +36,9 @@ pub struct Settings {
     /// `..__PERIOD_SECONDS`).
     #[serde(default)]
     pub rate_limit: crate::rate_limit::RateLimitSettings,
+    /// Function domains (`crate::domains::DomainSettings`, `GATEWAY__DOMAINS__FUNCTIONS`).
+    #[serde(default)]
+    pub domains: crate::domains::DomainSettings,
 }
 
 impl Settings {

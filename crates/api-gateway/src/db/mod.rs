@@ -7,6 +7,7 @@ pub mod functions;
 pub mod keys;
 pub mod listing;
 pub mod outbox;
+pub mod rules;
 pub mod schedules;
 pub mod schema;
 pub mod starts;

@@ -186,3 +186,21 @@ diesel::table! {
         body -> Text,
     }
 }
+
+diesel::table! {
+    rules (domain) {
+        id -> Text,
+        project_id -> Text,
+        seq -> Int8,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        domain -> Text,
+        #[sql_name = "type"]
+        type_ -> Text,
+        trigger -> Text,
+        deployment_resource_type -> Text,
+        deployment_resource_id -> Text,
+        deployment_vcs_provider_branch -> Text,
+        status -> Text,
+    }
+}

@@ -1,4 +1,5 @@
 //! The whole API on one screen. One file per endpoint under `routes/<resource>/<verb>.rs`.
+pub mod console;
 pub mod deployments;
 pub mod executions;
 pub mod functions;
@@ -103,6 +104,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::delete().to(variables::delete::project)),
         )
         .service(resource("/v1/proxy/rules").route(web::get().to(proxy::rules::handler)))
+        .service(
+            resource("/v1/proxy/rules/function")
+                .route(web::post().to(proxy::create_function_rule::handler)),
+        )
+        .service(
+            resource("/v1/console/variables").route(web::get().to(console::variables::handler)),
+        )
         .service(resource("/v1/health/version").route(web::get().to(health::version)))
         .service(
             resource("/v1/internal/schedules").route(web::get().to(internal::schedules::handler)),

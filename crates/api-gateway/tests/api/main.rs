@@ -6,6 +6,7 @@
 mod auth;
 mod deployments;
 mod deployments_lifecycle;
+mod domains;
 mod events;
 mod executions;
 mod format;

@@ -2,16 +2,14 @@
 //! one transaction, 202; sync => execution row, RPC to an executor, 201 with the response (or 408
 //! when no answer comes in time).
 use crate::auth::{Authorized, Caller, ExecutionsWrite};
-use crate::db::executions::{self, Outcome, FAILED, PROCESSING};
+use crate::db::executions::{self, PROCESSING};
 use crate::error::ApiError;
 use crate::startup::AppState;
-use crate::{consumers, jobs, wire};
+use crate::{jobs, wire};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
-use model::proto::ExecutionResult;
 use prost::Message;
-use std::time::Duration;
 
 pub async fn handler(
     auth: Authorized<ExecutionsWrite>,
@@ -151,53 +149,9 @@ pub async fn handler(
         ));
     }
 
-    executions::insert(&mut conn, &row).await?;
-    crate::events::emit_execution(&state.tasks, &state.publisher, &row, "create");
     // Give the connection back while waiting for the executor.
     drop(conn);
-    let settings = &state.settings.executions;
-    let wait = Duration::from_secs(
-        u64::try_from(function.timeout)
-            .unwrap_or(15)
-            .min(settings.sync_timeout_seconds)
-            + settings.cold_start_margin_seconds,
-    );
-    let reply = state
-        .rpc
-        .call(model::topology::EXECUTIONS_QUEUE, &job, &execution_id, wait)
-        .await;
-    let result = match reply {
-        Ok(bytes) => ExecutionResult::decode(bytes.as_slice()).map_err(|e| {
-            ApiError::internal(anyhow::anyhow!(
-                "undecodable execution reply for {execution_id}: {e}"
-            ))
-        }),
-        Err(queue::QueueError::Timeout) => Err(ApiError::FunctionSynchronousTimeout),
-        Err(err) => Err(ApiError::ServiceUnavailable(format!(
-            "executor request failed: {err}"
-        ))),
-    };
-    let result = match result {
-        Ok(result) => result,
-        Err(err) => {
-            let message = match &err {
-                ApiError::FunctionSynchronousTimeout => err.to_string(),
-                _ => "The execution could not be delivered to an executor.".to_owned(),
-            };
-            fail(&state, &auth.project_id, &execution_id, &message).await;
-            return Err(err);
-        }
-    };
-
-    let mut conn = state.pool.get().await?;
-    let stored = executions::finish(
-        &mut conn,
-        &auth.project_id,
-        &execution_id,
-        &consumers::stored_outcome(&result, function.logging),
-    )
-    .await?
-    .ok_or(ApiError::ExecutionNotFound)?;
+    let (stored, result) = super::sync::run(&state, row, &job, function.logging).await?;
     let mut execution = wire::Execution::from(stored);
     if auth.caller != Caller::Key {
         execution.logs.clear();
@@ -218,26 +172,4 @@ pub async fn handler(
         .collect();
     tracing::info!(function.id = %function.id, execution.id = %execution_id, status = %execution.status, "sync execution finished");
     super::encoding::sync_reply(&req, execution, result.body, request.method == "HEAD")
-}
-
-/// Marks a sync execution failed (best effort; the reaper catches what this misses).
-async fn fail(state: &AppState, project_id: &str, execution_id: &str, message: &str) {
-    let outcome = Outcome {
-        status: FAILED.into(),
-        response_status_code: 500,
-        response_headers: serde_json::json!([]),
-        logs: String::new(),
-        errors: format!("{message}\nError Code: 500"),
-        duration: 0.0,
-    };
-    let stored = match state.pool.get().await {
-        Ok(mut conn) => executions::finish(&mut conn, project_id, execution_id, &outcome)
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
-    };
-    if let Err(err) = stored {
-        tracing::warn!(execution.id = %execution_id, error = %err, "could not mark execution failed");
-    }
 }

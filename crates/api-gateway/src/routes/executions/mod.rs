@@ -3,3 +3,4 @@ pub mod delete;
 pub mod encoding;
 pub mod get;
 pub mod list;
+pub mod sync;

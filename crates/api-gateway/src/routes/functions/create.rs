@@ -56,6 +56,13 @@ pub async fn handler(
     if !crate::db::functions::insert(&mut conn, &row).await? {
         return Err(ApiError::FunctionAlreadyExists);
     }
+    // Its domain (spec 2.5); the function stands without one if that fails.
+    if let Err(err) =
+        crate::domains::create_default_rule(&mut conn, &state.settings, &row.project_id, &row.id)
+            .await
+    {
+        tracing::warn!(function.id = %row.id, error = %err, "could not create the function's domain");
+    }
     tracing::info!(function.id = %row.id, "function created");
     crate::schedules::announce(&state.publisher, &row.project_id, &row.id, "create").await;
     let model = wire::Function::from(row);

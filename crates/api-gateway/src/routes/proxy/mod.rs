@@ -1,2 +1,3 @@
-//! `/v1/proxy/*`: the parts of Appwrite's proxy API the CLI touches (spec 2.5).
+//! `/v1/proxy/*`: proxy rules, i.e. function domains (spec 2.5, `crate::domains`).
+pub mod create_function_rule;
 pub mod rules;

@@ -1,0 +1,188 @@
+//! Queries of proxy rules (function domains). A domain belongs to one rule across all projects.
+use super::schema::rules;
+use crate::col;
+use crate::error::ApiError;
+use crate::query::{self, time_value, Col, CursorValues, ListQuery, Plan, Rules};
+use chrono::{DateTime, Utc};
+use diesel::expression::BoxableExpression;
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use diesel::sql_types::Text;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde_json::Value;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = rules, check_for_backend(Pg))]
+pub struct RuleRow {
+    pub id: String,
+    pub project_id: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub domain: String,
+    pub type_: String,
+    pub trigger: String,
+    pub deployment_resource_type: String,
+    pub deployment_resource_id: String,
+    pub deployment_vcs_provider_branch: String,
+    pub status: String,
+}
+
+/// A function rule to insert (the id is derived from the domain by the database).
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = rules)]
+pub struct NewFunctionRule {
+    pub project_id: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub domain: String,
+    pub trigger: String,
+    pub deployment_resource_id: String,
+    pub deployment_vcs_provider_branch: String,
+}
+
+pub const QUERY_RULES: Rules = Rules {
+    attributes: &[
+        "domain",
+        "type",
+        "trigger",
+        "deploymentResourceType",
+        "deploymentResourceId",
+        "deploymentVcsProviderBranch",
+        "status",
+    ],
+    select: false,
+};
+
+/// Inserts; `Ok(None)` when the domain is taken.
+pub async fn insert(
+    conn: &mut AsyncPgConnection,
+    rule: &NewFunctionRule,
+) -> Result<Option<RuleRow>, diesel::result::Error> {
+    diesel::insert_into(rules::table)
+        .values(rule)
+        .on_conflict_do_nothing()
+        .returning(RuleRow::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
+}
+
+/// The rule serving `domain` (any project).
+pub async fn find_by_domain(
+    conn: &mut AsyncPgConnection,
+    domain: &str,
+) -> Result<Option<RuleRow>, diesel::result::Error> {
+    rules::table
+        .find(domain)
+        .select(RuleRow::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+fn column(attribute: &str) -> Option<Col<rules::table>> {
+    use rules as r;
+    Some(match attribute {
+        "$id" => col!(Text, r::id),
+        "$createdAt" => col!(Time, r::created_at),
+        "$updatedAt" => col!(Time, r::updated_at),
+        "$sequence" => col!(Int8, r::seq),
+        "domain" => col!(Text, r::domain),
+        "type" => col!(Text, r::type_),
+        "trigger" => col!(Text, r::trigger),
+        "deploymentResourceType" => col!(Text, r::deployment_resource_type),
+        "deploymentResourceId" => col!(Text, r::deployment_resource_id),
+        "deploymentVcsProviderBranch" => col!(Text, r::deployment_vcs_provider_branch),
+        "status" => col!(Text, r::status),
+        _ => return None,
+    })
+}
+
+fn search() -> Vec<Box<dyn BoxableExpression<rules::table, Pg, SqlType = Text>>> {
+    vec![Box::new(rules::id), Box::new(rules::domain)]
+}
+
+/// The project's rules matching `q`: (total, page).
+pub async fn list(
+    conn: &mut AsyncPgConnection,
+    project_id: &str,
+    q: &ListQuery,
+) -> Result<(i64, Vec<RuleRow>), ApiError> {
+    let cursor = match &q.cursor {
+        None => None,
+        Some(c) => {
+            let found: Option<(RuleRow, i64)> = rules::table
+                .filter(rules::project_id.eq(project_id))
+                .filter(rules::id.eq(&c.id))
+                .select((RuleRow::as_select(), rules::seq))
+                .first(conn)
+                .await
+                .optional()?;
+            let (r, seq) = found.ok_or_else(|| {
+                ApiError::CursorNotFound(format!(
+                    "Rule '{}' for the 'cursor' value not found.",
+                    c.id
+                ))
+            })?;
+            let mut m = CursorValues::new();
+            m.insert("$id".into(), Value::from(r.id));
+            m.insert("$createdAt".into(), time_value(&r.created_at));
+            m.insert("$updatedAt".into(), time_value(&r.updated_at));
+            m.insert("$sequence".into(), Value::from(seq));
+            m.insert("domain".into(), Value::from(r.domain));
+            m.insert("type".into(), Value::from(r.type_));
+            m.insert("trigger".into(), Value::from(r.trigger));
+            m.insert(
+                "deploymentResourceType".into(),
+                Value::from(r.deployment_resource_type),
+            );
+            m.insert(
+                "deploymentResourceId".into(),
+                Value::from(r.deployment_resource_id),
+            );
+            m.insert(
+                "deploymentVcsProviderBranch".into(),
+                Value::from(r.deployment_vcs_provider_branch),
+            );
+            m.insert("status".into(), Value::from(r.status));
+            Some(m)
+        }
+    };
+    let columns = (column, search);
+    let base = || {
+        rules::table
+            .filter(rules::project_id.eq(project_id.to_owned()))
+            .into_boxed()
+    };
+    let total = if q.total {
+        let plan = Plan::build(q, &columns, cursor.as_ref())?;
+        let mut query = base();
+        if let Some(p) = plan.filter {
+            query = query.filter(p);
+        }
+        query.count().get_result::<i64>(conn).await?
+    } else {
+        0
+    };
+    let plan = Plan::build(q, &columns, cursor.as_ref())?;
+    let mut query = base();
+    if let Some(p) = plan.filter {
+        query = query.filter(p);
+    }
+    if let Some(p) = plan.cursor {
+        query = query.filter(p);
+    }
+    for order in plan.orders {
+        query = query.then_order_by(order);
+    }
+    let mut rows: Vec<RuleRow> = query
+        .limit(q.limit)
+        .offset(q.offset)
+        .select(RuleRow::as_select())
+        .load(conn)
+        .await?;
+    if plan.reverse {
+        rows.reverse();
+    }
+    Ok((query::cap_total(total, q.total), rows))
+}

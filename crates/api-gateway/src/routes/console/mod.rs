@@ -1,0 +1,2 @@
+//! `/v1/console/*`: what the CLI reads from the console API.
+pub mod variables;
