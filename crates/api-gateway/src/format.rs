@@ -20,6 +20,8 @@ use actix_web::middleware::Next;
 use serde_json::{Map, Value};
 use std::fmt;
 
+pub mod queries;
+
 pub const HEADER: &str = "x-appwrite-response-format";
 
 /// A response-format version (`major.minor.patch`).
@@ -93,6 +95,7 @@ impl Model {
             ["v1", "functions", _id] => Some(Model::Function),
             ["v1", "functions", _id, "deployment"] => Some(Model::Function),
             ["v1", "functions", _id, "deployments", _, "download"] => None,
+            ["v1", "functions", _id, "deployments", _, "build", "download"] => None,
             ["v1", "functions", _id, "deployments", ..] => Some(Model::Deployment),
             ["v1", "functions", _id, "executions", ..] => Some(Model::Execution),
             ["v1", "functions", _id, "variables", ..] => Some(Model::Variable),
@@ -273,6 +276,7 @@ pub enum Operation {
     CreateExecution,
     CreateVariable,
     UpdateVariable,
+    CreateTemplateDeployment,
 }
 
 impl Operation {
@@ -287,6 +291,9 @@ impl Operation {
             ("POST", ["v1", "functions"]) => Some(Self::CreateFunction),
             ("PUT", ["v1", "functions", id]) if id.starts_with('{') => Some(Self::UpdateFunction),
             ("POST", ["v1", "functions", _, "executions"]) => Some(Self::CreateExecution),
+            ("POST", ["v1", "functions", _, "deployments", "template"]) => {
+                Some(Self::CreateTemplateDeployment)
+            }
             ("POST", ["v1", "functions", _, "variables"] | ["v1", "project", "variables"]) => {
                 Some(Self::CreateVariable)
             }
@@ -333,6 +340,19 @@ pub fn upgrade_request(operation: Operation, format: Version, body: Value) -> Va
                     m.insert("commands".into(), Value::from(commands));
                 }
             }
+            if format < Version(1, 7, 0) && operation == Operation::CreateFunction {
+                // 1.7 moved templates to createTemplateDeployment.
+                drop(
+                    &mut m,
+                    &[
+                        "templateRepository",
+                        "templateOwner",
+                        "templateRootDirectory",
+                        "templateVersion",
+                        "templateBranch",
+                    ],
+                );
+            }
             if format < Version(1, 9, 0) {
                 if let Some(spec) = m.remove("specification").filter(|v| !v.is_null()) {
                     for key in ["buildSpecification", "runtimeSpecification"] {
@@ -347,6 +367,18 @@ pub fn upgrade_request(operation: Operation, format: Version, body: Value) -> Va
             if format < Version(1, 4, 0) && absent(&m, "body") {
                 if let Some(data) = m.remove("data") {
                     m.insert("body".into(), data);
+                }
+            }
+        }
+        Operation::CreateTemplateDeployment => {
+            // 1.8.0 named a tag `version`; 1.8.1 has `type` + `reference`.
+            if format < Version(1, 9, 0) {
+                let version = m
+                    .remove("version")
+                    .filter(|v| v.as_str().is_some_and(|s| !s.is_empty()));
+                if let Some(version) = version {
+                    m.insert("type".into(), Value::from("tag"));
+                    m.insert("reference".into(), version);
                 }
             }
         }
@@ -397,6 +429,59 @@ async fn upgrade_body(req: &mut ServiceRequest, format: Version) -> Result<(), a
     Ok(())
 }
 
+/// The query string a request's handler should read instead of its own, if it differs: an old
+/// client's list queries (`queries::upgrade_pairs`), and `type=output` on the pre-1.7 route
+/// `.../deployments/{deploymentId}/build/download` (it always served the build output).
+pub fn upgraded_query_string(
+    method: &str,
+    pattern: &str,
+    format: Version,
+    query_string: &str,
+) -> Option<String> {
+    let build_download = method == "GET" && pattern.ends_with("/build/download");
+    let collection = (method == "GET" && format < Version(1, 7, 0))
+        .then(|| queries::Collection::of_list_route(pattern))
+        .flatten();
+    if !build_download && collection.is_none() {
+        return None;
+    }
+    // An unreadable query string is the handler's to report.
+    let pairs = serde_urlencoded::from_str::<Vec<(String, String)>>(query_string).ok()?;
+    let mut out = match collection {
+        Some(collection) => queries::upgrade_pairs(collection, format, pairs.clone()),
+        None => pairs.clone(),
+    };
+    if build_download {
+        out.retain(|(k, _)| k != "type");
+        out.push(("type".into(), "output".into()));
+    }
+    if out == pairs {
+        return None;
+    }
+    serde_urlencoded::to_string(&out).ok()
+}
+
+/// Points the request at its upgraded query string (see `upgraded_query_string`).
+fn upgrade_query(req: &mut ServiceRequest, format: Version) {
+    let Some(pattern) = req.match_pattern() else {
+        return;
+    };
+    let Some(query) =
+        upgraded_query_string(req.method().as_str(), &pattern, format, req.query_string())
+    else {
+        return;
+    };
+    let path_and_query = format!("{}?{query}", req.path());
+    let mut parts = req.uri().clone().into_parts();
+    match path_and_query.parse() {
+        Ok(pq) => parts.path_and_query = Some(pq),
+        Err(_) => return,
+    }
+    if let Ok(uri) = actix_web::http::Uri::from_parts(parts) {
+        req.head_mut().uri = uri;
+    }
+}
+
 /// The one place conversions happen: an old client's JSON request body is upgraded
 /// (`upgrade_request`), and successful JSON responses of the routes in `Model::of_route` are
 /// re-encoded for the request's `X-Appwrite-Response-Format`.
@@ -406,6 +491,7 @@ pub async fn middleware(
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let format = Version::of_header(req.headers().get(HEADER).and_then(|v| v.to_str().ok()));
     upgrade_body(&mut req, format).await?;
+    upgrade_query(&mut req, format);
     let mut res = next.call(req).await?;
     // The python SDK reads `Content-Type` of every answer, 204 included (KeyError without it), and
     // parses JSON when it says so: an empty 204 must carry a non-JSON content type.
@@ -846,5 +932,154 @@ mod tests {
         let list_without_items = json!({"total": 0});
         let out = convert(Model::Function, LATEST, list_without_items);
         assert_eq!(out["total"], 0);
+    }
+
+    #[test]
+    fn old_format_headers_map_to_their_band() {
+        let f = |s: &str| Version::of_header(Some(s));
+        for (raw, band) in [
+            ("0.15.0", Version(0, 15, 0)),
+            ("1.0.0", Version(1, 0, 0)),
+            ("1.4.0", Version(1, 4, 0)),
+            ("1.5.0", Version(1, 5, 0)),
+            ("1.6.0", Version(1, 6, 0)),
+            ("1.8.0", Version(1, 8, 0)),
+        ] {
+            assert_eq!(f(raw), band, "{raw}");
+            assert!(changes(Model::Function, band), "{raw}");
+            assert_eq!(changes(Model::Deployment, band), band < Version(1, 7, 0));
+            assert_eq!(changes(Model::Runtime, band), band < Version(1, 6, 0));
+        }
+        let fun = |raw: &str| convert(Model::Function, f(raw), native_function());
+        let exec = |raw: &str| convert(Model::Execution, f(raw), native_execution());
+        // below 1.4: renamed execution outputs, `data` upgraded
+        for raw in ["0.15.0", "1.0.0"] {
+            assert!(exec(raw).get("statusCode").is_some(), "{raw}");
+            let e = upgrade_request(Operation::CreateExecution, f(raw), json!({"data": "d"}));
+            assert_eq!(e["body"], "d", "{raw}");
+        }
+        // 1.4 and 1.5: today's execution names, 4xx still `failed`
+        for raw in ["1.4.0", "1.5.0"] {
+            assert_eq!(exec(raw)["responseStatusCode"], 404, "{raw}");
+            assert_eq!(exec(raw)["status"], "failed", "{raw}");
+            let e = upgrade_request(Operation::CreateExecution, f(raw), json!({"data": "d"}));
+            assert!(e.get("body").is_none(), "{raw}");
+        }
+        // 1.6: `deployment`, `scopes`; 1.8: `deploymentId`, `specification`
+        assert_eq!(exec("1.6.0")["status"], "completed");
+        assert_eq!(fun("1.6.0")["deployment"], "dep1");
+        assert_eq!(fun("1.8.0")["deploymentId"], "dep1");
+        assert_eq!(fun("1.8.0")["specification"], "s-1vcpu-512mb");
+        let v = upgrade_request(Operation::CreateVariable, f("1.8.0"), json!({"key": "K"}));
+        assert!(v.get("secret").is_none());
+        let v = upgrade_request(Operation::CreateVariable, f("1.6.0"), json!({"key": "K"}));
+        assert_eq!(v["secret"], false);
+    }
+
+    #[test]
+    fn template_version_becomes_a_tag_below_1_9() {
+        assert_eq!(
+            Operation::of_route("POST", "/v1/functions/{functionId}/deployments/template"),
+            Some(Operation::CreateTemplateDeployment)
+        );
+        let body =
+            json!({"repository": "r", "owner": "o", "rootDirectory": "n", "version": "1.0.0"});
+        let up = upgrade_request(
+            Operation::CreateTemplateDeployment,
+            Version(1, 8, 0),
+            body.clone(),
+        );
+        assert_eq!(
+            up,
+            json!({"repository": "r", "owner": "o", "rootDirectory": "n", "type": "tag", "reference": "1.0.0"})
+        );
+        assert_eq!(
+            upgrade_request(
+                Operation::CreateTemplateDeployment,
+                Version(1, 9, 0),
+                body.clone()
+            ),
+            body
+        );
+        let empty = json!({"version": "", "type": "branch", "reference": "main"});
+        assert_eq!(
+            upgrade_request(
+                Operation::CreateTemplateDeployment,
+                Version(1, 8, 0),
+                empty.clone()
+            ),
+            json!({"type": "branch", "reference": "main"})
+        );
+    }
+
+    #[test]
+    fn template_params_of_create_function_are_dropped_below_1_7() {
+        let body = json!({"name": "a", "runtime": "node-18.0", "templateRepository": "r",
+            "templateOwner": "o", "templateRootDirectory": "d", "templateVersion": "1"});
+        let up = upgrade_request(Operation::CreateFunction, Version(1, 6, 0), body.clone());
+        assert_eq!(up, json!({"name": "a", "runtime": "node-18.0"}));
+        let kept = upgrade_request(Operation::CreateFunction, Version(1, 7, 0), body.clone());
+        assert_eq!(kept, body);
+    }
+
+    #[test]
+    fn query_strings_of_old_clients_are_upgraded() {
+        let build = "/v1/functions/{functionId}/deployments/{deploymentId}/build/download";
+        assert_eq!(Model::of_route(build), None);
+        for format in [Version(1, 6, 0), LATEST] {
+            assert_eq!(
+                upgraded_query_string("GET", build, format, "").as_deref(),
+                Some("type=output")
+            );
+            assert_eq!(
+                upgraded_query_string("GET", build, format, "type=source&project=p").as_deref(),
+                Some("project=p&type=output")
+            );
+            assert_eq!(
+                upgraded_query_string("GET", build, format, "type=output"),
+                None
+            );
+        }
+        let download = "/v1/functions/{functionId}/deployments/{deploymentId}/download";
+        assert_eq!(
+            upgraded_query_string("GET", download, Version(1, 6, 0), ""),
+            None
+        );
+
+        let list = "/v1/functions";
+        let legacy = "queries%5B%5D=equal%28%22deployment%22%2C+%5B%22d1%22%5D%29";
+        let out = upgraded_query_string("GET", list, Version(1, 0, 0), legacy);
+        let pairs: Vec<(String, String)> =
+            serde_urlencoded::from_str(out.as_deref().unwrap_or_default()).unwrap_or_default();
+        assert_eq!(pairs.len(), 1);
+        assert_eq!(pairs[0].0, "queries[]");
+        assert_eq!(
+            serde_json::from_str::<Value>(&pairs[0].1).ok(),
+            Some(json!({"method": "equal", "attribute": "deploymentId", "values": ["d1"]}))
+        );
+        // current formats, other methods and non-list routes are left alone
+        assert_eq!(
+            upgraded_query_string("GET", list, Version(1, 7, 0), legacy),
+            None
+        );
+        assert_eq!(
+            upgraded_query_string("POST", list, Version(1, 0, 0), legacy),
+            None
+        );
+        assert_eq!(
+            upgraded_query_string(
+                "GET",
+                "/v1/functions/{functionId}",
+                Version(1, 0, 0),
+                legacy
+            ),
+            None
+        );
+        // JSON queries without old names need no rewrite
+        let current = "queries%5B0%5D=%7B%22method%22%3A%22limit%22%2C%22values%22%3A%5B1%5D%7D";
+        assert_eq!(
+            upgraded_query_string("GET", list, Version(1, 6, 0), current),
+            None
+        );
     }
 }

@@ -65,6 +65,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .route(web::get().to(deployments::download::handler)),
                 )
                 .service(
+                    // pre-1.7 SDKs: the build output (format.rs forces `type=output`)
+                    resource("/{functionId}/deployments/{deploymentId}/build/download")
+                        .route(web::get().to(deployments::download::handler)),
+                )
+                .service(
                     resource("/{functionId}/deployments/{deploymentId}/status")
                         .route(web::patch().to(deployments::update_status::handler)),
                 )
