@@ -47,6 +47,37 @@ struct Entry {
     next: Option<DateTime<Utc>>,
 }
 
+impl Entry {
+    /// Appends a fire for every slot of this entry due at `now` and advances it past `now`.
+    fn take_due(
+        &mut self,
+        (project_id, function_id): &Key,
+        now: DateTime<Utc>,
+        fires: &mut Vec<Fire>,
+    ) {
+        while let Some(slot) = self.next.filter(|n| *n <= now) {
+            fires.push(Fire {
+                project_id: project_id.clone(),
+                function_id: function_id.clone(),
+                slot,
+                execution_id: String::new(),
+            });
+            self.next = next_after(&self.cron, slot);
+        }
+    }
+}
+
+impl From<OneOff> for Fire {
+    fn from(o: OneOff) -> Self {
+        Fire {
+            project_id: o.project_id,
+            function_id: o.function_id,
+            slot: o.scheduled_at,
+            execution_id: o.execution_id,
+        }
+    }
+}
+
 type Key = (String, String);
 
 /// What one pending timer stands for: a CRON entry's next slot, or a one-off execution.
@@ -176,16 +207,8 @@ impl Table {
     /// time of the next due item.
     pub fn take_due(&mut self, now: DateTime<Utc>) -> (Vec<Fire>, Option<DateTime<Utc>>) {
         let mut fires = Vec::new();
-        for ((project_id, function_id), entry) in self.crons.iter_mut() {
-            while let Some(slot) = entry.next.filter(|n| *n <= now) {
-                fires.push(Fire {
-                    project_id: project_id.clone(),
-                    function_id: function_id.clone(),
-                    slot,
-                    execution_id: String::new(),
-                });
-                entry.next = next_after(&entry.cron, slot);
-            }
+        for (key, entry) in self.crons.iter_mut() {
+            entry.take_due(key, now, &mut fires);
         }
         let due: Vec<String> = self
             .once
@@ -193,16 +216,11 @@ impl Table {
             .filter(|(_, o)| o.scheduled_at <= now)
             .map(|(id, _)| id.clone())
             .collect();
-        for id in due {
-            if let Some(o) = self.once.remove(&id) {
-                fires.push(Fire {
-                    project_id: o.project_id,
-                    function_id: o.function_id,
-                    slot: o.scheduled_at,
-                    execution_id: o.execution_id,
-                });
-            }
-        }
+        fires.extend(
+            due.iter()
+                .filter_map(|id| self.once.remove(id))
+                .map(Fire::from),
+        );
         fires.sort_by_key(|f| f.slot);
         let next = self
             .crons
@@ -244,27 +262,12 @@ impl Table {
             } => {
                 let k = (project_id.clone(), function_id.clone());
                 if let Some(entry) = self.crons.get_mut(&k) {
-                    while let Some(slot) = entry.next.filter(|n| *n <= now) {
-                        fires.push(Fire {
-                            project_id: project_id.clone(),
-                            function_id: function_id.clone(),
-                            slot,
-                            execution_id: String::new(),
-                        });
-                        entry.next = next_after(&entry.cron, slot);
-                    }
+                    entry.take_due(&k, now, &mut fires);
                 }
             }
             TimerKey::Once(id) => {
                 if self.once.get(id).is_some_and(|o| o.scheduled_at <= now) {
-                    if let Some(o) = self.once.remove(id) {
-                        fires.push(Fire {
-                            project_id: o.project_id,
-                            function_id: o.function_id,
-                            slot: o.scheduled_at,
-                            execution_id: o.execution_id,
-                        });
-                    }
+                    fires.extend(self.once.remove(id).map(Fire::from));
                 }
             }
         }
