@@ -10,6 +10,7 @@ pub mod domains;
 pub mod error;
 pub mod events;
 pub mod format;
+pub mod head;
 pub mod job_env;
 pub mod jobs;
 pub mod outbox;

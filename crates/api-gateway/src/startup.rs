@@ -192,6 +192,7 @@ impl Application {
                 .app_data(routes::query_config())
                 .app_data(routes::json_config())
                 .wrap(actix_web::middleware::from_fn(crate::format::middleware))
+                .wrap(actix_web::middleware::from_fn(crate::head::middleware))
                 // Outside the format middleware: function domains answer raw.
                 .wrap(actix_web::middleware::from_fn(crate::domains::middleware))
                 .wrap(actix_web::middleware::Logger::new("%r %s %Dms").exclude("/health/livez"))

@@ -11,6 +11,7 @@ mod events;
 mod executions;
 mod format;
 mod functions;
+mod head;
 mod helpers;
 mod ownership;
 mod queries;
