@@ -8,6 +8,10 @@
 //   `functions.<id>.deployments.<id>.create` with the Deployment model as payload (seen by a
 //   temporary queue bound to the exchange).
 // - `functions.*` subscriptions are rejected (400 general_argument_invalid).
+// - Executions started by an event trigger or a CRON slot publish
+//   `functions.<id>.executions.<id>.create` like API-started ones, and activating a deployment
+//   (automatically after an activating build, or PATCH /deployment) publishes `functions.<id>.update`
+//   with the Function model.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -51,10 +55,10 @@ function archive() {
   return file;
 }
 
-async function deployed(name, events) {
+async function deployed(name, events, extra = {}) {
   const fn = await functions.create({
     functionId: ID.unique(), name, runtime: 'node-18.0', entrypoint: 'index.js',
-    commands: '', events, timeout: 15,
+    commands: '', events, timeout: 15, ...extra,
   });
   created.push(fn.$id);
   let dep = await functions.createDeployment({
@@ -72,6 +76,27 @@ async function deployed(name, events) {
     await sleep(200);
   }
   assert.fail('deployment was not activated');
+}
+
+// A temporary queue bound to the events exchange; returns the array the messages land in.
+async function watch(channel, patterns) {
+  const { queue } = await channel.assertQueue('', { exclusive: true, autoDelete: true });
+  for (const pattern of patterns) await channel.bindQueue(queue, EXCHANGE, pattern);
+  const seen = [];
+  await channel.consume(queue, (msg) => {
+    seen.push({ key: msg.fields.routingKey, body: JSON.parse(msg.content.toString()) });
+  }, { noAck: true });
+  return seen;
+}
+
+async function seenMessage(seen, what, predicate, ms = 60_000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const found = seen.find(predicate);
+    if (found) return found;
+    if (Date.now() > deadline) assert.fail(`no ${what} among ${JSON.stringify(seen.map((m) => m.key))}`);
+    await sleep(200);
+  }
 }
 
 async function executionsOf(functionId) {
@@ -215,5 +240,61 @@ describe('event triggers', () => {
     assert.equal(createdMsg.body.payload.trigger, 'http');
     assert.ok(completed(), `no completed ${prefix}.update`);
     assert.equal(completed().body.payload.$id, execution.$id);
+  });
+
+  test('an event-started execution publishes executions.<id>.create', async () => {
+    const seen = await watch(channel, [`functions.${users.fn.$id}.executions.*.create`]);
+    const userId = `u${Date.now()}x`;
+    const event = `users.${userId}.create`;
+    const message = { id: `msg-${userId}`, event, projectId: PROJECT, payload: { $id: userId } };
+    await new Promise((resolve, reject) => {
+      channel.publish(EXCHANGE, event, Buffer.from(JSON.stringify(message)), {
+        contentType: 'application/json', persistent: true,
+      }, (err) => (err ? reject(err) : resolve()));
+    });
+    const msg = await seenMessage(seen, 'event-started execution create', (m) => m.body.payload.trigger === 'event');
+    const id = msg.body.payload.$id;
+    assert.equal(msg.key, `functions.${users.fn.$id}.executions.${id}.create`);
+    assert.equal(msg.body.event, msg.key);
+    assert.equal(msg.body.projectId, PROJECT);
+    assert.equal(msg.body.payload.functionId, users.fn.$id);
+    const execution = await functions.getExecution({ functionId: users.fn.$id, executionId: id });
+    assert.equal(execution.trigger, 'event');
+  });
+
+  test('a schedule-started execution publishes executions.<id>.create', async () => {
+    // The e2e stack accepts 6-field CRON (seconds): a slot every 2 seconds.
+    const cron = await deployed('on-schedule', [], { schedule: '*/2 * * * * *' });
+    const seen = await watch(channel, [`functions.${cron.fn.$id}.executions.*.create`]);
+    try {
+      const msg = await seenMessage(seen, 'schedule-started execution create', (m) => m.body.payload.trigger === 'schedule');
+      assert.equal(msg.key, `functions.${cron.fn.$id}.executions.${msg.body.payload.$id}.create`);
+      assert.equal(msg.body.payload.functionId, cron.fn.$id);
+    } finally {
+      await functions.delete({ functionId: cron.fn.$id });
+    }
+  });
+
+  test('activating a deployment publishes functions.<id>.update', async () => {
+    const fnId = buckets.fn.$id;
+    const seen = await watch(channel, [`functions.${fnId}.update`]);
+    // automatic activation when an activating build becomes ready
+    const dep = await functions.createDeployment({
+      functionId: fnId, code: InputFile.fromPath(archive(), 'code.tar.gz'), activate: true,
+    });
+    const auto = await seenMessage(seen, `functions.${fnId}.update for ${dep.$id}`,
+      (m) => m.body.payload.deploymentId === dep.$id, 5 * 60_000);
+    assert.equal(auto.body.event, `functions.${fnId}.update`);
+    assert.equal(auto.body.projectId, PROJECT);
+    assert.equal(auto.body.payload.$id, fnId);
+    assert.equal(auto.body.payload.live, true);
+    // PATCH /deployment back to the first one
+    const first = buckets.deployment.$id;
+    const updated = await functions.updateFunctionDeployment({ functionId: fnId, deploymentId: first });
+    assert.equal(updated.deploymentId, first);
+    const manual = await seenMessage(seen, `functions.${fnId}.update for ${first}`,
+      (m) => m.body.payload.deploymentId === first, 15_000);
+    assert.equal(manual.body.payload.$id, fnId);
+    assert.equal(manual.body.payload.name, updated.name);
   });
 });
