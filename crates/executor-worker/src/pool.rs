@@ -425,11 +425,7 @@ impl Pool {
     pub async fn discard(&self, runtime: &Arc<Runtime>) {
         tracing::info!(container = %runtime.name, "discarding unhealthy runtime");
         runtime.dead.store(true, Ordering::Relaxed);
-        let slots: Vec<Arc<Slot>> = self
-            .slots
-            .lock()
-            .map(|s| s.values().cloned().collect())
-            .unwrap_or_default();
+        let slots = self.slot_list();
         for slot in slots {
             if let Ok(mut guard) = slot.runtime.try_lock() {
                 if guard.as_ref().is_some_and(|r| Arc::ptr_eq(r, runtime)) {
@@ -487,11 +483,7 @@ impl Pool {
 
     /// Removes every runtime container this instance owns (shutdown).
     pub async fn remove_all_owned(&self) {
-        let slots: Vec<Arc<Slot>> = self
-            .slots
-            .lock()
-            .map(|s| s.values().cloned().collect())
-            .unwrap_or_default();
+        let slots = self.slot_list();
         for slot in slots {
             let taken = slot.runtime.lock().await.take();
             if let Some(runtime) = taken {
@@ -542,13 +534,17 @@ impl Pool {
         Ok(removed)
     }
 
-    /// Number of warm runtimes (tests, metrics).
-    pub fn warm_count(&self) -> usize {
-        let slots: Vec<Arc<Slot>> = self
-            .slots
+    /// The current slots (a copy: the map's lock is not held while they are used).
+    fn slot_list(&self) -> Vec<Arc<Slot>> {
+        self.slots
             .lock()
             .map(|s| s.values().cloned().collect())
-            .unwrap_or_default();
+            .unwrap_or_default()
+    }
+
+    /// Number of warm runtimes (tests, metrics).
+    pub fn warm_count(&self) -> usize {
+        let slots = self.slot_list();
         slots
             .iter()
             .filter(|s| s.runtime.try_lock().map(|g| g.is_some()).unwrap_or(true))
