@@ -8,6 +8,7 @@ pub mod internal;
 pub mod proxy;
 pub mod variables;
 
+use crate::auth::{FunctionsRead, FunctionsWrite, ProjectRead, ProjectWrite};
 use crate::db::functions::FunctionRow;
 use crate::error::ApiError;
 use actix_web::{web, HttpResponse, Resource};
@@ -87,26 +88,26 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 )
                 .service(
                     resource("/{functionId}/variables")
-                        .route(web::get().to(variables::list::function))
-                        .route(web::post().to(variables::create::function)),
+                        .route(web::get().to(variables::list::handler::<FunctionsRead>))
+                        .route(web::post().to(variables::create::handler::<FunctionsWrite>)),
                 )
                 .service(
                     resource("/{functionId}/variables/{variableId}")
-                        .route(web::get().to(variables::get::function))
-                        .route(web::put().to(variables::update::function))
-                        .route(web::delete().to(variables::delete::function)),
+                        .route(web::get().to(variables::get::handler::<FunctionsRead>))
+                        .route(web::put().to(variables::update::handler::<FunctionsWrite>))
+                        .route(web::delete().to(variables::delete::handler::<FunctionsWrite>)),
                 ),
         )
         .service(
             resource("/v1/project/variables")
-                .route(web::get().to(variables::list::project))
-                .route(web::post().to(variables::create::project)),
+                .route(web::get().to(variables::list::handler::<ProjectRead>))
+                .route(web::post().to(variables::create::handler::<ProjectWrite>)),
         )
         .service(
             resource("/v1/project/variables/{variableId}")
-                .route(web::get().to(variables::get::project))
-                .route(web::put().to(variables::update::project))
-                .route(web::delete().to(variables::delete::project)),
+                .route(web::get().to(variables::get::handler::<ProjectRead>))
+                .route(web::put().to(variables::update::handler::<ProjectWrite>))
+                .route(web::delete().to(variables::delete::handler::<ProjectWrite>)),
         )
         .service(resource("/v1/proxy/rules").route(web::get().to(proxy::rules::handler)))
         .service(

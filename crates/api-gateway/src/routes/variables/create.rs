@@ -1,9 +1,9 @@
 //! `POST /v1/functions/{functionId}/variables` and `POST /v1/project/variables`: 201 Variable.
-use super::Owner;
-use crate::auth::{Authorized, FunctionsWrite, ProjectWrite};
+use super::{Fields, Target};
+use crate::auth::{Authorized, Scope};
 use crate::db::variables::{self, NewVariable};
 use crate::error::ApiError;
-use crate::params::{opt_bool, JsonBody};
+use crate::params::JsonBody;
 use crate::startup::AppState;
 use crate::wire;
 use actix_web::http::StatusCode;
@@ -15,41 +15,17 @@ use serde::Deserialize;
 #[serde(rename_all = "camelCase")]
 pub struct CreateParams {
     pub variable_id: Option<String>,
-    pub key: Option<String>,
-    pub value: Option<String>,
-    #[serde(default, deserialize_with = "opt_bool")]
-    pub secret: Option<bool>,
+    #[serde(flatten)]
+    pub fields: Fields,
 }
 
-pub async fn function(
-    auth: Authorized<FunctionsWrite>,
+pub async fn handler<S: Scope + 'static>(
+    auth: Authorized<S>,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    target: Target,
     JsonBody(params): JsonBody<CreateParams>,
 ) -> Result<HttpResponse, ApiError> {
-    create(
-        &state,
-        &auth.project_id,
-        Owner::Function(path.into_inner()),
-        params,
-    )
-    .await
-}
-
-pub async fn project(
-    auth: Authorized<ProjectWrite>,
-    state: web::Data<AppState>,
-    JsonBody(params): JsonBody<CreateParams>,
-) -> Result<HttpResponse, ApiError> {
-    create(&state, &auth.project_id, Owner::Project, params).await
-}
-
-async fn create(
-    state: &AppState,
-    project_id: &str,
-    owner: Owner,
-    params: CreateParams,
-) -> Result<HttpResponse, ApiError> {
+    let project_id = auth.project_id.as_str();
     // Older response formats did not send `variableId`; the server fills `unique()` (spec 2.4).
     let requested = params.variable_id.unwrap_or_else(|| "unique()".into());
     let id = model::ids::resolve_custom_id(&requested).ok_or_else(|| {
@@ -58,16 +34,17 @@ async fn create(
             .unwrap_or_else(|| ApiError::ArgumentInvalid("Invalid `variableId` param".into()))
     })?;
     let key = params
+        .fields
         .key
         .ok_or_else(|| ApiError::ArgumentInvalid("Param \"key\" is not optional.".into()))?;
     super::validate_key(&key)?;
     let value = params
+        .fields
         .value
         .ok_or_else(|| ApiError::ArgumentInvalid("Param \"value\" is not optional.".into()))?;
     super::validate_value(&value)?;
-    let mut conn = state.pool.get().await?;
-    owner.check(&mut conn, project_id).await?;
-    let resource = owner.resource(project_id);
+    let mut conn = target.open(&state, project_id).await?;
+    let resource = target.owner.resource(project_id);
     let now = Utc::now();
     let row = NewVariable {
         project_id: project_id.to_owned(),
@@ -78,7 +55,7 @@ async fn create(
         updated_at: now,
         key,
         value,
-        secret: params.secret.unwrap_or(true),
+        secret: params.fields.secret.unwrap_or(true),
     };
     let created = variables::insert(&mut conn, &row)
         .await?

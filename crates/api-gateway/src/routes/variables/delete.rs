@@ -1,44 +1,20 @@
 //! `DELETE /v1/functions/{functionId}/variables/{variableId}` and
 //! `DELETE /v1/project/variables/{variableId}`: 204.
-use super::Owner;
-use crate::auth::{Authorized, FunctionsWrite, ProjectWrite};
+use super::Target;
+use crate::auth::{Authorized, Scope};
 use crate::error::ApiError;
 use crate::startup::AppState;
 use actix_web::{web, HttpResponse};
 
-pub async fn function(
-    auth: Authorized<FunctionsWrite>,
+pub async fn handler<S: Scope + 'static>(
+    auth: Authorized<S>,
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    target: Target,
 ) -> Result<HttpResponse, ApiError> {
-    let (function_id, variable_id) = path.into_inner();
-    delete(
-        &state,
-        &auth.project_id,
-        Owner::Function(function_id),
-        &variable_id,
-    )
-    .await
-}
-
-pub async fn project(
-    auth: Authorized<ProjectWrite>,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    delete(&state, &auth.project_id, Owner::Project, &path).await
-}
-
-async fn delete(
-    state: &AppState,
-    project_id: &str,
-    owner: Owner,
-    variable_id: &str,
-) -> Result<HttpResponse, ApiError> {
-    super::variable_id(variable_id)?;
-    let mut conn = state.pool.get().await?;
-    owner.check(&mut conn, project_id).await?;
-    if !crate::db::variables::delete(&mut conn, owner.resource(project_id), variable_id).await? {
+    let variable_id = target.variable_id()?;
+    let mut conn = target.open(&state, &auth.project_id).await?;
+    let resource = target.owner.resource(&auth.project_id);
+    if !crate::db::variables::delete(&mut conn, resource, variable_id).await? {
         return Err(ApiError::VariableNotFound);
     }
     tracing::info!(variable.id = %variable_id, "variable deleted");

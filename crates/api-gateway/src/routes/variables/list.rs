@@ -1,7 +1,7 @@
 //! `GET /v1/functions/{functionId}/variables` and `GET /v1/project/variables`: 200 VariableList
 //! (`queries` on `key`, `resourceType`, `resourceId`, `secret`; `total`).
-use super::Owner;
-use crate::auth::{Authorized, FunctionsRead, ProjectRead};
+use super::Target;
+use crate::auth::{Authorized, Scope};
 use crate::error::ApiError;
 use crate::params::query_pairs;
 use crate::query::ListQuery;
@@ -10,39 +10,16 @@ use crate::wire;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
-pub async fn function(
-    auth: Authorized<FunctionsRead>,
+pub async fn handler<S: Scope + 'static>(
+    auth: Authorized<S>,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    target: Target,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    list(
-        &state,
-        &auth.project_id,
-        Owner::Function(path.into_inner()),
-        &req,
-    )
-    .await
-}
-
-pub async fn project(
-    auth: Authorized<ProjectRead>,
-    state: web::Data<AppState>,
-    req: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
-    list(&state, &auth.project_id, Owner::Project, &req).await
-}
-
-async fn list(
-    state: &AppState,
-    project_id: &str,
-    owner: Owner,
-    req: &HttpRequest,
-) -> Result<HttpResponse, ApiError> {
-    let query = ListQuery::from_pairs(&query_pairs(req)?, crate::db::listing::VARIABLE_RULES)?;
-    let mut conn = state.pool.get().await?;
-    owner.check(&mut conn, project_id).await?;
-    let r = owner.resource(project_id);
+    let project_id = auth.project_id.as_str();
+    let query = ListQuery::from_pairs(&query_pairs(&req)?, crate::db::listing::VARIABLE_RULES)?;
+    let mut conn = target.open(&state, project_id).await?;
+    let r = target.owner.resource(project_id);
     let (total, rows) = crate::db::listing::variables(
         &mut conn,
         project_id,

@@ -1,7 +1,9 @@
 //! Variables (spec 2.4, 3.4): function-scoped under `/v1/functions/{functionId}/variables` and
-//! project-wide under `/v1/project/variables` (resourceType `project`, resourceId `''`). Both share
-//! the handlers below; a secret's value never leaves the gateway except as a function's
-//! environment.
+//! project-wide under `/v1/project/variables` (resourceType `project`, resourceId `''`). Both
+//! routes share one generic handler per verb (`handler::<FunctionsRead>` /
+//! `handler::<ProjectRead>`, the scope being the only difference); [`Target`] reads whose
+//! variables a request addresses from the path. A secret's value never leaves the gateway except
+//! as a function's environment.
 pub mod create;
 pub mod delete;
 pub mod get;
@@ -10,10 +12,15 @@ pub mod update;
 
 use crate::db::variables::{Resource, FUNCTION, PROJECT};
 use crate::error::ApiError;
+use crate::params::opt_bool;
+use crate::startup::AppState;
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest};
 use diesel_async::AsyncPgConnection;
+use serde::Deserialize;
 
 /// The owner of the variables a request addresses.
-pub(crate) enum Owner {
+pub enum Owner {
     Function(String),
     Project,
 }
@@ -45,6 +52,56 @@ impl Owner {
         }
         Ok(())
     }
+}
+
+/// Whose variables a request addresses, from the path: with `{functionId}` that function's, else
+/// the project's; `{variableId}` when the route names one (empty otherwise).
+pub struct Target {
+    pub(crate) owner: Owner,
+    variable_id: String,
+}
+
+impl FromRequest for Target {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let info = req.match_info();
+        let owner = match info.get("functionId") {
+            Some(id) => Owner::Function(id.to_owned()),
+            None => Owner::Project,
+        };
+        let variable_id = info.get("variableId").unwrap_or_default().to_owned();
+        std::future::ready(Ok(Target { owner, variable_id }))
+    }
+}
+
+impl Target {
+    /// The validated `{variableId}`.
+    pub(crate) fn variable_id(&self) -> Result<&str, ApiError> {
+        variable_id(&self.variable_id)
+    }
+
+    /// A connection, after checking that the owning function exists (404 `function_not_found`).
+    pub(crate) async fn open(
+        &self,
+        state: &AppState,
+        project_id: &str,
+    ) -> Result<crate::db::Conn, ApiError> {
+        let mut conn = state.pool.get().await?;
+        self.owner.check(&mut conn, project_id).await?;
+        Ok(conn)
+    }
+}
+
+/// The fields create and update take (update: at least one of them).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Fields {
+    pub key: Option<String>,
+    pub value: Option<String>,
+    #[serde(default, deserialize_with = "opt_bool")]
+    pub secret: Option<bool>,
 }
 
 pub(crate) fn validate_key(key: &str) -> Result<(), ApiError> {

@@ -1,61 +1,25 @@
 //! `PUT /v1/functions/{functionId}/variables/{variableId}` and
 //! `PUT /v1/project/variables/{variableId}`: 200 Variable. At least one of `key`, `value`,
 //! `secret`; a secret cannot become non-secret.
-use super::Owner;
-use crate::auth::{Authorized, FunctionsWrite, ProjectWrite};
+use super::{Fields, Target};
+use crate::auth::{Authorized, Scope};
 use crate::db::variables::{self, VariableChanges};
 use crate::error::ApiError;
-use crate::params::{opt_bool, JsonBody};
+use crate::params::JsonBody;
 use crate::startup::AppState;
 use crate::wire;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use chrono::Utc;
-use serde::Deserialize;
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct UpdateParams {
-    pub key: Option<String>,
-    pub value: Option<String>,
-    #[serde(default, deserialize_with = "opt_bool")]
-    pub secret: Option<bool>,
-}
-
-pub async fn function(
-    auth: Authorized<FunctionsWrite>,
+pub async fn handler<S: Scope + 'static>(
+    auth: Authorized<S>,
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-    JsonBody(params): JsonBody<UpdateParams>,
+    target: Target,
+    JsonBody(params): JsonBody<Fields>,
 ) -> Result<HttpResponse, ApiError> {
-    let (function_id, variable_id) = path.into_inner();
-    update(
-        &state,
-        &auth.project_id,
-        Owner::Function(function_id),
-        &variable_id,
-        params,
-    )
-    .await
-}
-
-pub async fn project(
-    auth: Authorized<ProjectWrite>,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-    JsonBody(params): JsonBody<UpdateParams>,
-) -> Result<HttpResponse, ApiError> {
-    update(&state, &auth.project_id, Owner::Project, &path, params).await
-}
-
-async fn update(
-    state: &AppState,
-    project_id: &str,
-    owner: Owner,
-    variable_id: &str,
-    params: UpdateParams,
-) -> Result<HttpResponse, ApiError> {
-    super::variable_id(variable_id)?;
+    let project_id = auth.project_id.as_str();
+    let variable_id = target.variable_id()?;
     if params.key.is_none() && params.value.is_none() && params.secret.is_none() {
         return Err(ApiError::ArgumentInvalid(
             "Missing key, value or secret. At least one of them is required.".into(),
@@ -67,9 +31,8 @@ async fn update(
     if let Some(value) = &params.value {
         super::validate_value(value)?;
     }
-    let mut conn = state.pool.get().await?;
-    owner.check(&mut conn, project_id).await?;
-    let resource = owner.resource(project_id);
+    let mut conn = target.open(&state, project_id).await?;
+    let resource = target.owner.resource(project_id);
     let current = variables::find(&mut conn, resource, variable_id)
         .await?
         .ok_or(ApiError::VariableNotFound)?;
