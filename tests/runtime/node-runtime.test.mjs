@@ -8,27 +8,7 @@
 // start), publishes port 3000 on 127.0.0.1 only, and removes every container it created.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  assertBadTimeoutsRejected,
-  assertBodyRoundTrip,
-  assertGeneratedLogIds,
-  assertHealthAndTimings,
-  assertLoggingDisabled,
-  assertResponseKinds,
-  assertSecretRequired,
-  assertTextResponse,
-  buildFixture as harnessBuildFixture,
-  cleanup,
-  ECHO_ENV,
-  echoRequest,
-  ensureImages,
-  NATIVE_LOGS,
-  NO_RETURN,
-  run,
-  runContainer,
-  SECRET,
-  startRuntime as harnessStartRuntime,
-} from './harness.mjs';
+import * as h from './harness.mjs';
 import http from 'node:http';
 
 const IMAGE = process.env.FNPLAT_NODE_IMAGE || 'fnplat/runtime-node-18.0:latest';
@@ -36,24 +16,24 @@ const BAD_SIGNATURE = "Function signature invalid. Did you forget to export a 'm
 
 // The harness's build and start (as builder-worker / executor-worker do) on IMAGE, entrypoint index.js.
 const buildFixture = (name, commands, { entrypoint = 'index.js', ...options } = {}) =>
-  harnessBuildFixture(IMAGE, name, commands, { entrypoint, ...options });
+  h.buildFixture(IMAGE, name, commands, { entrypoint, ...options });
 const startRuntime = (archive, { entrypoint = 'index.js', ...options } = {}) =>
-  harnessStartRuntime(IMAGE, archive, { entrypoint, ...options });
+  h.startRuntime(IMAGE, archive, { entrypoint, ...options });
 
-before(() => ensureImages(['node-18.0']));
-after(cleanup);
+before(() => h.ensureImages(['node-18.0']));
+after(h.cleanup);
 
 describe('build (helpers/build.sh)', () => {
   test('node-hello: npm install with a real dependency, packs code.tar.gz', { timeout: 180_000 }, async () => {
     const b = await buildFixture('node-hello', 'npm install');
     assert.equal(b.code, 0, `build failed:\n${b.stdout}\n${b.stderr}`);
     assert.match(b.stdout, /added \d+ package/);
-    const list = await run('tar', ['-tzf', b.archive]);
+    const list = await h.run('tar', ['-tzf', b.archive]);
     assert.equal(list.code, 0);
     assert.match(list.stdout, /node_modules\/is-number\/package\.json/);
     assert.match(list.stdout, /\.open-runtimes/);
     assert.match(list.stdout, /index\.js/);
-    const meta = await run('tar', ['-xzOf', b.archive, './.open-runtimes']);
+    const meta = await h.run('tar', ['-xzOf', b.archive, './.open-runtimes']);
     assert.match(meta.stdout, /^OPEN_RUNTIMES_ENTRYPOINT=index\.js$/m);
   });
 
@@ -66,7 +46,7 @@ describe('build (helpers/build.sh)', () => {
   });
 
   test('an empty /mnt/code fails the build', { timeout: 60_000 }, async () => {
-    const r = await runContainer(IMAGE, 'bash', '/usr/local/server/helpers/build.sh', 'true');
+    const r = await h.runContainer(IMAGE, 'bash', '/usr/local/server/helpers/build.sh', 'true');
     assert.notEqual(r.code, 0);
   });
 });
@@ -76,16 +56,16 @@ describe('node-hello (CommonJS + npm dependency)', () => {
   before(async () => {
     const b = await buildFixture('node-hello', 'npm install');
     assert.equal(b.code, 0, b.stdout + b.stderr);
-    rt = await startRuntime(b.archive, { env: ECHO_ENV });
+    rt = await startRuntime(b.archive, { env: h.ECHO_ENV });
   });
 
   test('GET /__opr/health answers 200 OK without the secret; /__opr/timings reports startup', () =>
-    assertHealthAndTimings(rt));
+    h.assertHealthAndTimings(rt));
 
-  test('missing or wrong secret => 500 with the exact message', () => assertSecretRequired(rt));
+  test('missing or wrong secret => 500 with the exact message', () => h.assertSecretRequired(rt));
 
   test('echoes method, path, query, headers and body; logs go to the log files', async () => {
-    const echo = await echoRequest(rt, 'node-hello');
+    const echo = await h.echoRequest(rt, 'node-hello');
     assert.equal(echo.scheme, 'http');
     assert.equal(echo.url, `${rt.base}/hello/world?x=1&y=abc&x=2&raw=a%20b`);
     assert.deepEqual(echo.isNumber, { 42: true, abc: false, query: { x: true, y: false, raw: false } });
@@ -93,11 +73,11 @@ describe('node-hello (CommonJS + npm dependency)', () => {
   });
 
   test('without a log id header the runtime generates one and returns it', () =>
-    assertGeneratedLogIds(rt, 'node-hello'));
+    h.assertGeneratedLogIds(rt, 'node-hello'));
 
-  test('x-open-runtimes-logging: disabled writes no log files', () => assertLoggingDisabled(rt));
+  test('x-open-runtimes-logging: disabled writes no log files', () => h.assertLoggingDisabled(rt));
 
-  test('invalid x-open-runtimes-timeout => 500 with the exact message', () => assertBadTimeoutsRejected(rt));
+  test('invalid x-open-runtimes-timeout => 500 with the exact message', () => h.assertBadTimeoutsRejected(rt));
 
   test('/throw => 500, stack trace in errors, default text/plain content type', async () => {
     const logId = `throw-${Date.now()}`;
@@ -154,7 +134,7 @@ describe('node-esm (ES module, context API)', () => {
     const { port } = new URL(rt.base);
     const body = await new Promise((resolveBody, reject) => {
       const req = http.get(
-        { host: '127.0.0.1', port, path: '/h?z=1', headers: { host: 'fn.example.com', 'x-open-runtimes-secret': SECRET } },
+        { host: '127.0.0.1', port, path: '/h?z=1', headers: { host: 'fn.example.com', 'x-open-runtimes-secret': h.SECRET } },
         (res) => {
           let data = '';
           res.on('data', (d) => (data += d));
@@ -174,7 +154,7 @@ describe('node-esm (ES module, context API)', () => {
     assert.equal(res.status, 200);
     assert.equal(
       rt.readLog(logId, 'logs'),
-      `${NATIVE_LOGS}\nesm says hi {"n":1}\nnative console output\nnative console error output\n`,
+      `${h.NATIVE_LOGS}\nesm says hi {"n":1}\nnative console output\nnative console error output\n`,
     );
     assert.equal(rt.readLog(logId, 'errors'), 'esm error line\n');
   });
@@ -189,17 +169,17 @@ describe('node-esm (ES module, context API)', () => {
     }
   });
 
-  test('res.text with status and headers; x-open-runtimes-* response headers dropped', () => assertTextResponse(rt));
+  test('res.text with status and headers; x-open-runtimes-* response headers dropped', () => h.assertTextResponse(rt));
 
-  test('res.binary, res.redirect, res.empty, res.send', () => assertResponseKinds(rt));
+  test('res.binary, res.redirect, res.empty, res.send', () => h.assertResponseKinds(rt));
 
-  test('req.bodyJson / req.body and binary round trip', () => assertBodyRoundTrip(rt));
+  test('req.bodyJson / req.body and binary round trip', () => h.assertBodyRoundTrip(rt));
 
   test('no return value => 500 with the spec message in errors', async () => {
     const logId = `none-${Date.now()}`;
     const res = await rt.call('/none', { headers: { 'x-open-runtimes-log-id': logId } });
     assert.equal(res.status, 500);
-    assert.match(rt.readLog(logId, 'errors'), new RegExp(NO_RETURN.replace(/[.()]/g, '\\$&')));
+    assert.match(rt.readLog(logId, 'errors'), new RegExp(h.NO_RETURN.replace(/[.()]/g, '\\$&')));
   });
 });
 

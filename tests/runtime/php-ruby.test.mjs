@@ -10,28 +10,7 @@
 // container it created. FNPLAT_PHP_RUBY_RUNTIMES=php-8.4,ruby-3.3 narrows the runtimes under test.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  assertBadTimeoutsRejected,
-  assertBodyRoundTrip,
-  assertGeneratedLogIds,
-  assertHealthAndTimings,
-  assertLoggingDisabled,
-  assertResponseKinds,
-  assertSecretRequired,
-  assertTextResponse,
-  buildFixture as harnessBuildFixture,
-  cleanup,
-  ECHO_ENV,
-  echoRequest,
-  ensureImages,
-  NATIVE_LOGS,
-  NO_RETURN,
-  ROOT,
-  run,
-  runContainer,
-  SECRET,
-  startRuntime,
-} from './harness.mjs';
+import * as h from './harness.mjs';
 import http from 'node:http';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -39,7 +18,7 @@ import { join } from 'node:path';
 // Local leftovers of `composer install` / `bundle install` in the fixture dirs are never uploaded.
 const FIXTURE_EXCLUDES = ['./vendor/bundle', './vendor/autoload.php', './vendor/composer', './.bundle', 'Gemfile.lock', 'composer.lock'];
 const buildFixture = (image, name, commands, options = {}) =>
-  harnessBuildFixture(image, name, commands, { exclude: FIXTURE_EXCLUDES, ...options });
+  h.buildFixture(image, name, commands, { exclude: FIXTURE_EXCLUDES, ...options });
 
 const PHP_SIGNATURE = 'Function signature invalid. Did you forget to return a function from the entrypoint file?';
 const RUBY_SIGNATURE = "Function signature invalid. Did you forget to export a 'main' function?";
@@ -79,12 +58,12 @@ const RUNTIMES = [
 const imageOf = (id) => `fnplat/runtime-${id}:latest`;
 const escapeRe = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
-before(() => ensureImages(RUNTIMES.map((r) => r.id)));
-after(cleanup);
+before(() => h.ensureImages(RUNTIMES.map((r) => r.id)));
+after(h.cleanup);
 
 test('php-8.4 and ruby-3.3 reuse the php-8.2 and ruby-3.1 sources (runtime.env SOURCE=)', () => {
   for (const [a, b] of [['php-8.2', 'php-8.4'], ['ruby-3.1', 'ruby-3.3']]) {
-    const env = readFileSync(join(ROOT, 'deploy/runtimes', b, 'runtime.env'), 'utf8');
+    const env = readFileSync(join(h.ROOT, 'deploy/runtimes', b, 'runtime.env'), 'utf8');
     assert.match(env, new RegExp(`^SOURCE=${a.replace('.', '\\.')}$`, 'm'));
     assert.match(env, /^SUITE=trixie$/m);
   }
@@ -96,7 +75,7 @@ for (const runtime of RUNTIMES) {
 
   describe(`${runtime.id}`, () => {
     test(`ships Debian's ${runtime.lang} ${runtime.version.source.slice(1, -2).replace('\\', '')}`, async () => {
-      const r = await runContainer(IMAGE, ...L.versionCommand);
+      const r = await h.runContainer(IMAGE, ...L.versionCommand);
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout.trim(), runtime.version);
     });
@@ -107,7 +86,7 @@ for (const runtime of RUNTIMES) {
       const seconds = ((performance.now() - t0) / 1000).toFixed(1);
       assert.equal(b.code, 0, `build failed:\n${b.stdout}\n${b.stderr}`);
       console.log(`# ${runtime.id}: ${L.deps.fixture} build (${L.deps.command}) took ${seconds} s`);
-      const list = await run('tar', ['-tzf', b.archive]);
+      const list = await h.run('tar', ['-tzf', b.archive]);
       assert.equal(list.code, 0);
       if (runtime.lang === 'php') {
         assert.match(list.stdout, /\.\/vendor\/autoload\.php/);
@@ -115,10 +94,10 @@ for (const runtime of RUNTIMES) {
       } else {
         assert.match(list.stdout, /\.\/vendor\/bundle\/ruby\/[\d.]+\/gems\/mustermann-3\.0\.0\/lib\/mustermann\.rb/);
       }
-      const meta = await run('tar', ['-xzOf', b.archive, './.open-runtimes']);
+      const meta = await h.run('tar', ['-xzOf', b.archive, './.open-runtimes']);
       assert.match(meta.stdout, new RegExp(`^OPEN_RUNTIMES_ENTRYPOINT=${escapeRe(L.deps.entry)}$`, 'm'));
 
-      const rt = await startRuntime(IMAGE, b.archive, { entrypoint: L.deps.entry });
+      const rt = await h.startRuntime(IMAGE, b.archive, { entrypoint: L.deps.entry });
       if (runtime.lang === 'php') {
         const ok = await rt.call('/?n=12', { headers: { 'x-open-runtimes-log-id': 'deps-ok' } });
         assert.equal(ok.status, 200);
@@ -154,16 +133,16 @@ for (const runtime of RUNTIMES) {
       before(async () => {
         const b = await buildFixture(IMAGE, L.context, '', { entrypoint: L.entry });
         assert.equal(b.code, 0, b.stdout + b.stderr);
-        rt = await startRuntime(IMAGE, b.archive, { entrypoint: L.entry, env: ECHO_ENV });
+        rt = await h.startRuntime(IMAGE, b.archive, { entrypoint: L.entry, env: h.ECHO_ENV });
       });
 
       test('GET /__opr/health answers 200 OK without the secret; /__opr/timings reports startup', () =>
-        assertHealthAndTimings(rt));
+        h.assertHealthAndTimings(rt));
 
-      test('missing or wrong secret => 500 with the exact message', () => assertSecretRequired(rt));
+      test('missing or wrong secret => 500 with the exact message', () => h.assertSecretRequired(rt));
 
       test('echoes method, path, query, headers, body, url; logs go to the log files', async () => {
-        const echo = await echoRequest(rt, L.context);
+        const echo = await h.echoRequest(rt, L.context);
         assert.equal(echo.bodyRaw, '{"hello":"world"}');
         assert.equal(echo.bodyBinaryLength, 17);
         for (const key of Object.keys(echo.headers)) assert.equal(key, key.toLowerCase());
@@ -180,7 +159,7 @@ for (const runtime of RUNTIMES) {
         const { port } = new URL(rt.base);
         const body = await new Promise((resolveBody, reject) => {
           const req = http.get(
-            { host: '127.0.0.1', port, path: '/h?z=1', headers: { host: 'fn.example.com', 'x-open-runtimes-secret': SECRET } },
+            { host: '127.0.0.1', port, path: '/h?z=1', headers: { host: 'fn.example.com', 'x-open-runtimes-secret': h.SECRET } },
             (res) => {
               let data = '';
               res.on('data', (d) => (data += d));
@@ -196,11 +175,11 @@ for (const runtime of RUNTIMES) {
         assert.deepEqual(body.query, { z: '1' });
       });
 
-      test('without a log id header the runtime generates unique ones', () => assertGeneratedLogIds(rt, L.context));
+      test('without a log id header the runtime generates unique ones', () => h.assertGeneratedLogIds(rt, L.context));
 
-      test('x-open-runtimes-logging: disabled writes no log files', () => assertLoggingDisabled(rt));
+      test('x-open-runtimes-logging: disabled writes no log files', () => h.assertLoggingDisabled(rt));
 
-      test('invalid x-open-runtimes-timeout => 500 with the exact message', () => assertBadTimeoutsRejected(rt));
+      test('invalid x-open-runtimes-timeout => 500 with the exact message', () => h.assertBadTimeoutsRejected(rt));
 
       test('an exception => 500, trace in errors, default text/plain content type', async () => {
         const logId = `throw-${Date.now()}`;
@@ -228,7 +207,7 @@ for (const runtime of RUNTIMES) {
         const logId = `none-${Date.now()}`;
         const res = await rt.call('/none', { headers: { 'x-open-runtimes-log-id': logId } });
         assert.equal(res.status, 500);
-        assert.equal(rt.readLog(logId, 'errors'), `${L.context} error channel check\n${NO_RETURN}\n`);
+        assert.equal(rt.readLog(logId, 'errors'), `${L.context} error channel check\n${h.NO_RETURN}\n`);
       });
 
       test('native output is captured in order with the notice line first', async () => {
@@ -238,19 +217,19 @@ for (const runtime of RUNTIMES) {
         assert.equal(await res.text(), 'native done');
         assert.equal(
           rt.readLog(logId, 'logs'),
-          [NATIVE_LOGS, `${L.context} called: GET /native`, `{"query":${JSON.stringify(L.emptyQuery)}}`,
+          [h.NATIVE_LOGS, `${L.context} called: GET /native`, `{"query":${JSON.stringify(L.emptyQuery)}}`,
             ...L.nativeLines, 'after native', ''].join('\n'),
         );
         if (runtime.lang === 'ruby') {
           const warnId = `warn-${Date.now()}`;
           assert.equal((await rt.call('/native-warn', { headers: { 'x-open-runtimes-log-id': warnId } })).status, 200);
-          assert.equal(rt.readLog(warnId, 'logs'), [NATIVE_LOGS, `${L.context} called: GET /native-warn`, '{"query":{}}',
+          assert.equal(rt.readLog(warnId, 'logs'), [h.NATIVE_LOGS, `${L.context} called: GET /native-warn`, '{"query":{}}',
             'native warn output', 'native stderr output', ''].join('\n'));
         }
         // context.log only: no notice
         const plain = `plain-${Date.now()}`;
         await rt.call('/send', { headers: { 'x-open-runtimes-log-id': plain } });
-        assert.ok(!rt.readLog(plain, 'logs').includes(NATIVE_LOGS));
+        assert.ok(!rt.readLog(plain, 'logs').includes(h.NATIVE_LOGS));
       });
 
       test('res.json with headers; a log call longer than 8000 characters is truncated', async () => {
@@ -267,17 +246,17 @@ for (const runtime of RUNTIMES) {
         assert.equal(lines[2], `00000 ${'x'.repeat(7994)}... Log truncated due to size limit (8000 characters)`);
       });
 
-      test('res.text with status and headers; x-open-runtimes-* response headers dropped', () => assertTextResponse(rt));
+      test('res.text with status and headers; x-open-runtimes-* response headers dropped', () => h.assertTextResponse(rt));
 
       test('res.binary, res.redirect (default 301), res.empty, res.send', async () => {
-        await assertResponseKinds(rt);
+        await h.assertResponseKinds(rt);
         const permanent = await rt.call('/redirect-default');
         assert.equal(permanent.status, 301);
         assert.equal(permanent.headers.get('location'), 'https://example.com/default');
       });
 
       test('body_json/bodyJson, body, binary round trip, HEAD', async () => {
-        await assertBodyRoundTrip(rt);
+        await h.assertBodyRoundTrip(rt);
 
         const big = Buffer.alloc(3 * 1024 * 1024, 7);
         const bigEcho = await rt.call('/binary-echo', { method: 'PUT', body: big });
@@ -307,7 +286,7 @@ for (const runtime of RUNTIMES) {
       test('missing entrypoint file => 503 and the spec error', { timeout: 120_000 }, async () => {
         const b = await buildFixture(IMAGE, L.context, '', { entrypoint: 'missing.file' });
         assert.equal(b.code, 0, b.stdout + b.stderr);
-        const rt = await startRuntime(IMAGE, b.archive, { entrypoint: 'missing.file' });
+        const rt = await h.startRuntime(IMAGE, b.archive, { entrypoint: 'missing.file' });
         const res = await rt.call('/', { headers: { 'x-open-runtimes-log-id': 'missing-1' } });
         assert.equal(res.status, 503);
         assert.equal(rt.readLog('missing-1', 'errors'), 'Failed to load entrypoint, file missing.file does not exist.\n');
@@ -316,7 +295,7 @@ for (const runtime of RUNTIMES) {
       test('an entry file without a function => 503 and the signature error', { timeout: 120_000 }, async () => {
         const b = await buildFixture(IMAGE, L.badSignature, '', { entrypoint: L.entry });
         assert.equal(b.code, 0, b.stdout + b.stderr);
-        const rt = await startRuntime(IMAGE, b.archive, { entrypoint: L.entry });
+        const rt = await h.startRuntime(IMAGE, b.archive, { entrypoint: L.entry });
         const res = await rt.call('/', { headers: { 'x-open-runtimes-log-id': 'sig-1' } });
         assert.equal(res.status, 503);
         assert.equal(rt.readLog('sig-1', 'errors'), `${L.badSignatureMessage}\n`);

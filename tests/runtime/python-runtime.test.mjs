@@ -4,30 +4,13 @@
 //   node --test tests/runtime/        (FNPLAT_SKIP_IMAGE_BUILD=1: only require the images)
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  assertBadTimeoutsRejected,
-  assertBodyRoundTrip,
-  assertGeneratedLogIds,
-  assertHealthAndTimings,
-  assertLoggingDisabled,
-  assertResponseKinds,
-  assertSecretRequired,
-  assertTextResponse,
-  buildFixture,
-  cleanup,
-  ECHO_ENV,
-  echoRequest,
-  ensureImages,
-  NATIVE_LOGS,
-  NO_RETURN,
-  startRuntime,
-} from './harness.mjs';
+import * as h from './harness.mjs';
 
 const IDS = (process.env.FNPLAT_PYTHON_RUNTIMES || 'python-3.11,python-3.13').split(',');
 const SIGNATURE = "Function signature invalid. Did you forget to export a 'main' function?";
 
-before(() => ensureImages(IDS));
-after(cleanup);
+before(() => h.ensureImages(IDS));
+after(h.cleanup);
 
 for (const id of IDS) {
   const image = `fnplat/runtime-${id}:latest`;
@@ -35,22 +18,22 @@ for (const id of IDS) {
   describe(`${id}: python-context`, () => {
     let rt;
     before(async () => {
-      const b = await buildFixture(image, 'python-context', '', { entrypoint: 'main.py' });
+      const b = await h.buildFixture(image, 'python-context', '', { entrypoint: 'main.py' });
       assert.equal(b.code, 0, b.stdout + b.stderr);
-      rt = await startRuntime(image, b.archive, {
+      rt = await h.startRuntime(image, b.archive, {
         entrypoint: 'main.py',
-        env: ECHO_ENV,
+        env: h.ECHO_ENV,
       });
     });
 
     test('health, secret and timeout header checks', async () => {
-      await assertHealthAndTimings(rt);
-      await assertSecretRequired(rt);
-      await assertBadTimeoutsRejected(rt);
+      await h.assertHealthAndTimings(rt);
+      await h.assertSecretRequired(rt);
+      await h.assertBadTimeoutsRejected(rt);
     });
 
     test('echo: every request member, header hygiene, enforced headers, log files', async () => {
-      const echo = await echoRequest(rt, 'python-context', { headers: { 'x-forwarded-proto': 'https' } });
+      const echo = await h.echoRequest(rt, 'python-context', { headers: { 'x-forwarded-proto': 'https' } });
       assert.equal(echo.bodyRaw, '{"hello":"world"}');
       assert.equal(echo.bodyBinaryLength, 17);
       const { port } = new URL(rt.base);
@@ -61,19 +44,19 @@ for (const id of IDS) {
     });
 
     test('generated log ids are unique; logging disabled writes nothing', async () => {
-      await assertGeneratedLogIds(rt, 'python-context');
-      await assertLoggingDisabled(rt);
+      await h.assertGeneratedLogIds(rt, 'python-context');
+      await h.assertLoggingDisabled(rt);
     });
 
     test('response kinds: text, binary, json, redirect, empty, send, body_json, binary echo', async () => {
-      await assertTextResponse(rt);
-      await assertResponseKinds(rt);
+      await h.assertTextResponse(rt);
+      await h.assertResponseKinds(rt);
       const json = await rt.call('/json');
       assert.deepEqual(await json.json(), { kind: 'json', list: [1, 2], nested: { ok: true } });
       assert.equal(json.headers.get('x-json'), 'yes');
       const redirectDefault = await rt.call('/redirect-default');
       assert.equal(redirectDefault.status, 301);
-      await assertBodyRoundTrip(rt);
+      await h.assertBodyRoundTrip(rt);
       const head = await rt.call('/text', { method: 'HEAD' });
       assert.equal(head.status, 201);
     });
@@ -83,7 +66,7 @@ for (const id of IDS) {
       const res = await rt.call('/native', { headers: { 'x-open-runtimes-log-id': logId } });
       assert.equal(res.status, 200);
       assert.equal(rt.readLog(logId, 'logs'),
-        `${NATIVE_LOGS}\npython-context called: GET /native\n{"query":{}}\nnative echo output\nnative print continued\nafter native\n`);
+        `${h.NATIVE_LOGS}\npython-context called: GET /native\n{"query":{}}\nnative echo output\nnative print continued\nafter native\n`);
     });
 
     test('exception => 500 with the traceback in errors', async () => {
@@ -96,7 +79,7 @@ for (const id of IDS) {
     test('no return value => 500 with the spec message', async () => {
       const res = await rt.call('/none', { headers: { 'x-open-runtimes-log-id': 'none-1' } });
       assert.equal(res.status, 500);
-      assert.equal(rt.readLog('none-1', 'errors'), `python-context error channel check\n${NO_RETURN}\n`);
+      assert.equal(rt.readLog('none-1', 'errors'), `python-context error channel check\n${h.NO_RETURN}\n`);
     });
 
     test('timeout => 500 "Execution timed out." and the server keeps serving', async () => {
@@ -114,7 +97,7 @@ for (const id of IDS) {
       for (const [i, lid] of ids.entries()) {
         assert.equal(results[i].status, 200);
         assert.equal(rt.readLog(lid, 'logs'),
-          `${NATIVE_LOGS}\npython-context called: GET /native\n{"query":{"id":"${lid}"}}\nnative echo output\nnative print continued\nafter native\n`);
+          `${h.NATIVE_LOGS}\npython-context called: GET /native\n{"query":{"id":"${lid}"}}\nnative echo output\nnative print continued\nafter native\n`);
       }
     });
 
@@ -129,10 +112,10 @@ for (const id of IDS) {
 
   describe(`${id}: python-deps (pip install -r requirements.txt)`, () => {
     test('the dependency is installed into the function and importable', { timeout: 300_000 }, async () => {
-      const b = await buildFixture(image, 'python-deps', 'pip install -r requirements.txt', { entrypoint: 'src/main.py' });
+      const b = await h.buildFixture(image, 'python-deps', 'pip install -r requirements.txt', { entrypoint: 'src/main.py' });
       assert.equal(b.code, 0, b.stdout + b.stderr);
       assert.match(b.stdout, /Successfully installed humanize/);
-      const rt = await startRuntime(image, b.archive, { entrypoint: 'src/main.py' });
+      const rt = await h.startRuntime(image, b.archive, { entrypoint: 'src/main.py' });
       const res = await rt.call('/?n=1234567', { headers: { 'x-open-runtimes-log-id': 'deps-1' } });
       assert.equal(res.status, 200);
       assert.deepEqual(await res.json(), { intcomma: '1,234,567', naturalsize: '1.2 MB', module: 'runtime-env' });
@@ -140,16 +123,16 @@ for (const id of IDS) {
     });
 
     test('missing entrypoint => 503; missing main => 503 with the signature message', { timeout: 120_000 }, async () => {
-      const b = await buildFixture(image, 'python-deps', '', { entrypoint: 'missing.py' });
+      const b = await h.buildFixture(image, 'python-deps', '', { entrypoint: 'missing.py' });
       assert.equal(b.code, 0, b.stdout + b.stderr);
-      const rt = await startRuntime(image, b.archive, { entrypoint: 'missing.py' });
+      const rt = await h.startRuntime(image, b.archive, { entrypoint: 'missing.py' });
       const res = await rt.call('/', { headers: { 'x-open-runtimes-log-id': 'missing-1' } });
       assert.equal(res.status, 503);
       assert.equal(rt.readLog('missing-1', 'errors'), 'Failed to load entrypoint, file missing.py does not exist.\n');
       // .open-runtimes in the archive carries the build's entrypoint: build again for this one
-      const b2 = await buildFixture(image, 'python-deps', '', { entrypoint: 'src/helper.py' });
+      const b2 = await h.buildFixture(image, 'python-deps', '', { entrypoint: 'src/helper.py' });
       assert.equal(b2.code, 0, b2.stdout + b2.stderr);
-      const sig = await startRuntime(image, b2.archive, { entrypoint: 'src/helper.py' });
+      const sig = await h.startRuntime(image, b2.archive, { entrypoint: 'src/helper.py' });
       const res2 = await sig.call('/', { headers: { 'x-open-runtimes-log-id': 'sig-1' } });
       assert.equal(res2.status, 503);
       assert.equal(sig.readLog('sig-1', 'errors'), `${SIGNATURE}\n`);
