@@ -17,6 +17,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import http from 'node:http';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -222,6 +223,36 @@ function multipartParts(buf, contentType) {
   return parts;
 }
 
+/** The function's domain: its proxy rule (created with the function). */
+async function domainOf(fn) {
+  const q = encodeURIComponent(JSON.stringify({ method: 'equal', attribute: 'deploymentResourceId', values: [fn.$id] }));
+  const res = await raw('GET', `/proxy/rules?queries[]=${q}`);
+  assert.equal(res.status, 200, res.text);
+  assert.equal(res.json.rules.length, 1, res.text);
+  return res.json.rules[0].domain;
+}
+
+/** A plain HTTP request to the gateway's address with `Host: host` (a function domain). */
+function domainRequest(host, path, { method = 'GET', headers = {}, body } = {}) {
+  const gateway = new URL(ENDPOINT);
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: gateway.hostname, port: gateway.port, method, path, headers: { ...headers, host } }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+function assertErrorPage(res, code, type) {
+  const text = res.body.toString();
+  assert.equal(res.status, code, text);
+  assert.equal(JSON.parse(text).type, type, text);
+}
+
 /** A multipart createExecution body, the way the SDK would send a binary `body`. */
 function multipartExecution(fields, bodyBytes) {
   const form = new FormData();
@@ -240,13 +271,16 @@ let target; // function for the deployment rows (created, no deployment at first
 let smallTarball;
 let custom; // Promise<[{runtime, fn}]>
 let disabled;
+let domainFn; // Promise<{fn, deployment}>: execute any, timeout 3 s (the domain rows)
 
+// testCreateCustomExecution's data provider: every installed runtime answers `OK`.
+const OK_NODE = { entrypoint: 'index.js', files: { 'index.js': "module.exports = async ({ res }) => res.text('OK');\n" } };
+const OK_PYTHON = { entrypoint: 'main.py', files: { 'main.py': "def main(context):\n    return context.res.text('OK')\n" } };
+const OK_PHP = { entrypoint: 'index.php', files: { 'index.php': "<?php\nreturn function ($context) { return $context->res->text('OK'); };\n" } };
+const OK_RUBY = { entrypoint: 'index.rb', files: { 'index.rb': "def main(context)\n  context.res.text('OK')\nend\n" } };
 const CUSTOM = {
-  'node-20.0': { entrypoint: 'index.js', files: { 'index.js': "module.exports = async ({ res }) => res.text('OK');\n" } },
-  'node-18.0': { entrypoint: 'index.js', files: { 'index.js': "module.exports = async ({ res }) => res.text('OK');\n" } },
-  'python-3.11': { entrypoint: 'main.py', files: { 'main.py': "def main(context):\n    return context.res.text('OK')\n" } },
-  'php-8.2': { entrypoint: 'index.php', files: { 'index.php': "<?php\nreturn function ($context) { return $context->res->text('OK'); };\n" } },
-  'ruby-3.1': { entrypoint: 'index.rb', files: { 'index.rb': "def main(context)\n  context.res.text('OK')\nend\n" } },
+  'node-18.0': OK_NODE, 'node-20.0': OK_NODE, 'python-3.11': OK_PYTHON, 'python-3.13': OK_PYTHON,
+  'php-8.2': OK_PHP, 'php-8.4': OK_PHP, 'ruby-3.1': OK_RUBY, 'ruby-3.3': OK_RUBY,
 };
 
 before(async () => {
@@ -281,7 +315,9 @@ before(async () => {
     await deploy(fn, pack(`custom-${runtime}`, c.files));
     return { runtime, fn };
   }));
-  for (const p of [main, other, custom]) p.catch(() => {});
+  const domainCreated = await createFunction({ name: 'acceptance domain', runtime: 'node-20.0', execute: ['any'], timeout: 3 });
+  domainFn = deploy(domainCreated, smallTarball).then((deployment) => ({ fn: domainCreated, deployment }));
+  for (const p of [main, other, custom, domainFn]) p.catch(() => {});
 });
 
 after(async () => {
@@ -443,8 +479,10 @@ describe('FunctionsCustomServerTest', () => {
     assert.ok(done.buildSize > 10 * 1024 * 1024, `buildSize ${done.buildSize}`);
   });
 
-  /** Uploads the large tarball chunk by chunk: first chunk, then the rest in `order`. */
-  async function chunked(order, parallel) {
+  /** Uploads an 11 MiB tarball chunk by chunk: the first chunk alone (the server picks the id),
+   *  then the chunks of `order`; with `clientId`, every chunk of `order` carries that id from the
+   *  start (no first request). */
+  async function chunked(order, parallel, clientId) {
     const bytes = randomBytes(11 * 1024 * 1024); // incompressible content: 3 chunks
     const tarball = readFileSync(pack(`chunks-${order.join('')}-${parallel}`, { 'index.js': INDEX_JS, 'build.js': BUILD_JS, 'blob.bin': bytes }));
     const total = Math.ceil(tarball.length / CHUNK);
@@ -461,9 +499,12 @@ describe('FunctionsCustomServerTest', () => {
         body: form,
       });
     };
-    const first = await send(0);
-    assert.equal(first.status, 202, first.text);
-    const id = first.json.$id;
+    let id = clientId;
+    if (!clientId) {
+      const first = await send(0);
+      assert.equal(first.status, 202, first.text);
+      id = first.json.$id;
+    }
     const rest = parallel
       ? await Promise.all(order.map((i) => send(i, id)))
       : await order.reduce(async (acc, i) => [...(await acc), await send(i, id)], Promise.resolve([]));
@@ -478,10 +519,13 @@ describe('FunctionsCustomServerTest', () => {
 
   test('testCreateDeploymentOutOfOrder', async () => {
     await chunked([2, 1], false);
+    // the first bytes last, with a client-chosen id on every chunk
+    await chunked([2, 1, 0], false, ID.unique());
   });
 
   test('testCreateDeploymentParallelChunksLargeFile', async () => {
     await chunked([1, 2], true);
+    await chunked([0, 1, 2], true, ID.unique());
   });
 
   test('testCancelDeploymentBuild', async () => {
@@ -896,6 +940,47 @@ describe('FunctionsCustomServerTest', () => {
     const now = await functions.get({ functionId: created8.json.$id });
     assert.equal(now.buildSpecification, 's-1vcpu-1gb');
     assert.equal(now.runtimeSpecification, 's-1vcpu-1gb');
+  });
+
+  // Appwrite serves its error pages as HTML; this gateway answers the same status codes with the
+  // Appwrite JSON error body (chosen by the domains work, tests/e2e/domains.test.mjs).
+  test('testFunctionsDomain', async () => {
+    const { fn } = await domainFn;
+    const domain = await domainOf(fn);
+    const cookie = 'cookieName=cookieValue; cookie2=value2';
+    const res = await domainRequest(domain, '/echo?a=1', { headers: { cookie } });
+    assert.equal(res.status, 200, res.body.toString());
+    const body = JSON.parse(res.body.toString());
+    assert.equal(body.headers.cookie, cookie);
+    assert.equal(body.path, '/echo');
+    assert.deepEqual(body.query, { a: '1' });
+    const executionId = res.headers['x-appwrite-execution-id'];
+    assert.ok(executionId, JSON.stringify(res.headers));
+    const ex = await functions.getExecution({ functionId: fn.$id, executionId });
+    assert.equal(ex.trigger, 'http');
+    assert.equal(ex.requestPath, '/echo?a=1');
+
+    const bytes = Buffer.from([0, 1, 2, 128, 200, 255]);
+    const binReq = await domainRequest(domain, '/binary-request', {
+      method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: bytes,
+    });
+    assert.equal(binReq.status, 200, binReq.body.toString());
+    assert.deepEqual(JSON.parse(binReq.body.toString()), { md5: createHash('md5').update(bytes).digest('hex'), length: bytes.length });
+    const binRes = await domainRequest(domain, '/binary-response');
+    assert.equal(binRes.status, 200);
+    assert.deepEqual([...binRes.body], [0, 10, 255]);
+  });
+
+  test('testErrorPages', async () => {
+    const { fn } = await main; // execute: [] => no guest may run it through its domain
+    assertErrorPage(await domainRequest(await domainOf(fn), '/'), 401, 'function_execute_permission_missing');
+    const domain = await domainOf((await domainFn).fn);
+    const parent = domain.slice(domain.indexOf('.') + 1);
+    assertErrorPage(await domainRequest(`nobody-${Date.now()}.${parent}`, '/'), 404, 'router_host_not_found');
+    const undeployed = await createFunction({ name: 'acceptance domain undeployed', runtime: 'node-18.0', execute: ['any'] });
+    assertErrorPage(await domainRequest(await domainOf(undeployed), '/'), 404, 'deployment_not_found');
+    const slow = await domainRequest(domain, '/sleep?ms=6000'); // function timeout 3 s
+    assert.equal(slow.status, 504, slow.body.toString());
   });
 
   test('testDeleteDeployment', async () => {
