@@ -188,3 +188,232 @@ async fn old_clients_requests_are_upgraded() {
     .await;
     assert_eq!(stored["secret"], false);
 }
+
+/// GET `path?query` as a client of `format`.
+async fn list_as(
+    app: &TestApp,
+    path: &str,
+    format: &str,
+    query: &[(&str, &str)],
+) -> crate::helpers::Reply {
+    app.raw(
+        app.client
+            .get(app.url(path))
+            .query(query)
+            .header("X-Appwrite-Project", PROJECT)
+            .header("X-Appwrite-Key", API_KEY)
+            .header("X-Appwrite-Response-Format", format),
+    )
+    .await
+}
+
+fn ids(list: &Value, plural: &str) -> Vec<String> {
+    list[plural]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .map(|i| i["$id"].as_str().unwrap_or("").to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn old_clients_list_queries_are_upgraded() {
+    let app = spawn_app().await;
+    app.create_function("fa").await;
+    app.create_function("fb").await;
+    let (deployment_id, _) = app.deploy_ready("fa").await;
+
+    // node-appwrite 8-11 (formats 1.0-1.4) send the string syntax and the old attribute name
+    let legacy = format!("equal(\"deployment\", [\"{deployment_id}\"])");
+    for format in ["1.0.0", "1.4.0"] {
+        let reply = list_as(&app, "/v1/functions", format, &[("queries[]", &legacy)]).await;
+        assert_eq!(reply.status, 200, "{format}: {}", reply.body);
+        assert_eq!(ids(&reply.body, "functions"), ["fa"], "{format}");
+        assert_eq!(
+            reply.body["functions"][0]["deployment"],
+            deployment_id.as_str()
+        );
+    }
+    let reply = list_as(
+        &app,
+        "/v1/functions",
+        "1.0.0",
+        &[("queries[]", "orderDesc(\"\")"), ("queries[]", "limit(1)")],
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(ids(&reply.body, "functions"), ["fb"]);
+    assert_eq!(reply.body["total"], 2);
+
+    // 1.5/1.6 send JSON queries, still with the old names
+    let json_query =
+        json!({"method": "equal", "attribute": "deployment", "values": [deployment_id]})
+            .to_string();
+    let reply = list_as(
+        &app,
+        "/v1/functions",
+        "1.6.0",
+        &[("queries[0]", &json_query)],
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(ids(&reply.body, "functions"), ["fa"]);
+    // the string syntax is not read from 1.5 on, nor the old name from 1.7 on
+    list_as(&app, "/v1/functions", "1.5.0", &[("queries[]", &legacy)])
+        .await
+        .assert_error(400, "general_query_invalid");
+    list_as(
+        &app,
+        "/v1/functions",
+        "1.7.0",
+        &[("queries[0]", &json_query)],
+    )
+    .await
+    .assert_error(400, "general_query_invalid");
+
+    // deployments: `size` is today's `sourceSize` for 1.4-1.6 clients
+    let size = json!({"method": "greaterThan", "attribute": "size", "values": [0]}).to_string();
+    let reply = list_as(
+        &app,
+        "/v1/functions/fa/deployments",
+        "1.6.0",
+        &[("queries[]", &size)],
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(ids(&reply.body, "deployments"), [deployment_id.clone()]);
+    assert!(reply.body["deployments"][0]["size"].as_i64().unwrap_or(0) > 0);
+
+    // executions: old listExecutions `search` is ignored (even one the validator would refuse)
+    let long = "x".repeat(300);
+    let reply = list_as(
+        &app,
+        "/v1/functions/fa/executions",
+        "1.0.0",
+        &[
+            ("queries[]", "equal(\"trigger\", [\"http\"])"),
+            ("search", &long),
+        ],
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["total"], 0);
+    list_as(
+        &app,
+        "/v1/functions/fa/executions",
+        "1.9.5",
+        &[("search", &long)],
+    )
+    .await
+    .assert_error(400, "general_argument_invalid");
+}
+
+#[tokio::test]
+async fn old_build_download_route_serves_the_build_output() {
+    let app = spawn_app().await;
+    app.create_function("dl").await;
+    let (deployment_id, job) = app.deploy_ready("dl").await;
+    let output = crate::helpers::gzip(b"built output");
+    let file = app.storage.path().join(&job.output_path);
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, &output).unwrap();
+
+    let base = format!("/v1/functions/dl/deployments/{deployment_id}");
+    for (path, format) in [
+        (format!("{base}/build/download"), "1.6.0"),
+        (format!("{base}/build/download?type=source"), "1.6.0"),
+        (format!("{base}/download?type=output"), "1.9.5"),
+    ] {
+        let res = app
+            .client
+            .get(app.url(&path))
+            .header("X-Appwrite-Project", PROJECT)
+            .header("X-Appwrite-Key", API_KEY)
+            .header("X-Appwrite-Response-Format", format)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+        assert_eq!(res.headers()["content-type"], "application/gzip");
+        assert_eq!(
+            res.bytes().await.unwrap().as_ref(),
+            output.as_slice(),
+            "{path}"
+        );
+    }
+    let source = app
+        .raw(
+            app.client
+                .get(app.url(&format!("{base}/download")))
+                .header("X-Appwrite-Project", PROJECT)
+                .header("X-Appwrite-Key", API_KEY),
+        )
+        .await;
+    assert_eq!(source.status, 200);
+    // the old route still needs a key
+    app.raw(
+        app.client
+            .get(app.url(&format!("{base}/build/download")))
+            .header("X-Appwrite-Project", PROJECT),
+    )
+    .await
+    .assert_error(401, "general_unauthorized_scope");
+}
+
+fn git(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "Old Client")
+        .env("GIT_AUTHOR_EMAIL", "old@example.com")
+        .env("GIT_COMMITTER_NAME", "Old Client")
+        .env("GIT_COMMITTER_EMAIL", "old@example.com")
+        .output()
+        .expect("git must be installed");
+    assert!(out.status.success(), "git {args:?}");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[tokio::test]
+async fn old_template_version_is_a_tag() {
+    let app = spawn_app().await;
+    app.create_function("tv").await;
+    let scratch = tempfile::tempdir().unwrap();
+    let repo = scratch.path().join("starter");
+    std::fs::create_dir_all(repo.join("fn")).unwrap();
+    git(&repo, &["init", "-q", "-b", "main"]);
+    std::fs::write(
+        repo.join("fn/index.js"),
+        "module.exports = async () => 'v1';",
+    )
+    .unwrap();
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "release"]);
+    git(&repo, &["tag", "1.0.0"]);
+    let tagged = git(&repo, &["rev-parse", "HEAD"]);
+    std::fs::write(
+        repo.join("fn/index.js"),
+        "module.exports = async () => 'v2';",
+    )
+    .unwrap();
+    git(&repo, &["commit", "-q", "-am", "later"]);
+
+    let body = json!({"repository": format!("file://{}", repo.display()), "owner": "o",
+        "rootDirectory": "fn", "version": "1.0.0", "activate": false});
+    let reply = post_as(
+        &app,
+        "/v1/functions/tv/deployments/template",
+        "1.8.0",
+        body.clone(),
+    )
+    .await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    assert_eq!(reply.body["providerCommitHash"], tagged.as_str());
+    // 1.9 clients must name the reference themselves
+    post_as(&app, "/v1/functions/tv/deployments/template", "1.9.0", body)
+        .await
+        .assert_error(400, "general_argument_invalid");
+}
