@@ -10,6 +10,7 @@
 #
 # FNPLAT_TEST_SUITES="unit runtime e2e sdk cli" picks suites (default: all five).
 # FNPLAT_E2E_FILES="tests/e2e/a.test.mjs ..." runs only those e2e files (default: tests/e2e/).
+# FNPLAT_SDK_MODE=generations|node|python runs only that part of the sdk suite (default: all).
 # FNPLAT_E2E_KEEP=1 keeps the e2e database/vhost after the run for inspection.
 set -uo pipefail
 
@@ -103,7 +104,7 @@ if has_suite e2e || has_suite sdk || has_suite cli; then
   trap 'exit 143' TERM   # so the EXIT trap stops the stack on Ctrl-C or a CI kill too
   run_e2e; rc=$?
   others=0
-  run_on_stack sdk tests/sdk/run.sh || others=1
+  run_on_stack sdk tests/sdk/run.sh "${FNPLAT_SDK_MODE:-all}" || others=1
   run_on_stack cli tests/cli/run.sh || others=1
   if [ "$rc" -ne 0 ] || [ "$others" -ne 0 ]; then
     log "e2e failed: service logs"
