@@ -255,6 +255,10 @@ describe('FunctionsCustomClientTest', () => {
     assert.equal(done.status, 'completed', done.errors);
     assert.equal(done.responseStatusCode, 200);
     assert.equal(done.responseBody, '', 'async bodies are not stored');
+    const res = await raw('POST', `/functions/${fnId}/executions`, {
+      headers: { 'x-appwrite-jwt': userToken() }, body: { async: true },
+    });
+    assert.equal(res.status, 202, res.text);
   });
 
   test('testListExecutions: HEAD on the executions list is 200 with an empty body', async () => {
