@@ -51,6 +51,7 @@ pub enum Op {
     NotContains,
     ContainsAny,
     ContainsAll,
+    Regex,
 }
 
 impl Op {
@@ -76,6 +77,7 @@ impl Op {
             "notContains" => Self::NotContains,
             "containsAny" => Self::ContainsAny,
             "containsAll" => Self::ContainsAll,
+            "regex" => Self::Regex,
             _ => return None,
         })
     }
@@ -94,7 +96,8 @@ impl Op {
             | Self::NotStartsWith
             | Self::NotEndsWith
             | Self::Search
-            | Self::NotSearch => (1, 1),
+            | Self::NotSearch
+            | Self::Regex => (1, 1),
             _ => (1, MAX_VALUES),
         }
     }
@@ -112,6 +115,7 @@ impl Op {
                 | Self::NotContains
                 | Self::ContainsAny
                 | Self::ContainsAll
+                | Self::Regex
         )
     }
 }
@@ -123,8 +127,34 @@ pub enum Filter {
         op: Op,
         values: Vec<Value>,
     },
+    /// `exists` (`present`) / `notExists`: every named attribute is non-null / null.
+    Exists {
+        attributes: Vec<String>,
+        present: bool,
+    },
     Or(Vec<Filter>),
     And(Vec<Filter>),
+}
+
+impl Filter {
+    /// The patterns of every `regex` filter, nested ones included (checked by the database
+    /// before the list query runs, so a bad pattern is a 400 and not a 500).
+    pub fn regex_patterns(&self) -> Vec<String> {
+        match self {
+            Filter::Compare {
+                op: Op::Regex,
+                values,
+                ..
+            } => values
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+            Filter::Or(list) | Filter::And(list) => {
+                list.iter().flat_map(Filter::regex_patterns).collect()
+            }
+            _ => vec![],
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -356,7 +386,9 @@ fn filter(query: RawQuery, rules: Rules) -> Result<Filter, ApiError> {
                 .into_iter()
                 .map(|v| {
                     let q = raw(v)?;
-                    if Op::parse(&q.method).is_none() && q.method != "or" && q.method != "and" {
+                    if Op::parse(&q.method).is_none()
+                        && !matches!(q.method.as_str(), "or" | "and" | "exists" | "notExists")
+                    {
                         return Err(invalid(format!(
                             "{} queries can only contain filter queries, not {}",
                             query.method, q.method
@@ -369,6 +401,29 @@ fn filter(query: RawQuery, rules: Rules) -> Result<Filter, ApiError> {
                 Filter::Or(nested)
             } else {
                 Filter::And(nested)
+            })
+        }
+        "exists" | "notExists" => {
+            if values.is_empty() || values.len() > MAX_VALUES {
+                return Err(invalid(format!(
+                    "{} queries require between 1 and {MAX_VALUES} attribute names",
+                    query.method
+                )));
+            }
+            let attributes = values
+                .into_iter()
+                .map(|v| match v {
+                    Value::String(name) if rules.allows(&name) => Ok(name),
+                    Value::String(name) => Err(unknown_attribute(&name)),
+                    other => Err(invalid(format!(
+                        "{} queries take attribute names, not {other}",
+                        query.method
+                    ))),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Filter::Exists {
+                attributes,
+                present: query.method == "exists",
             })
         }
         method => {
@@ -652,11 +707,15 @@ fn text_compare<T: 'static>(
                 .collect();
             like_all(c, patterns)
         }
+        Op::Regex => Box::new(RegexMatch::new(c, first.into_sql::<Text>())),
         Op::IsNull => Box::new(c.is_null()),
         Op::IsNotNull => Box::new(c.is_not_null()),
         _ => ordered_ops!(T, c, op, values, attribute, as_text),
     })
 }
+
+// PostgreSQL's case-sensitive POSIX regular-expression match, `text ~ pattern`.
+diesel::infix_operator!(RegexMatch, " ~ ", backend: Pg);
 
 type TextExpr<T> = Box<dyn BoxableExpression<T, Pg, SqlType = Text>>;
 
@@ -820,6 +879,21 @@ fn translate<T: 'static>(f: &Filter, columns: &impl Columns<T>) -> Result<Pred<T
                 .collect::<Result<_, _>>()?,
         )
         .ok_or_else(|| invalid("empty and")),
+        Filter::Exists {
+            attributes,
+            present,
+        } => {
+            // Typed columns: an attribute exists when its column is not SQL NULL (a NOT NULL
+            // column always exists; unlike `isNull`, an unset text value `''` exists).
+            let op = if *present { Op::IsNotNull } else { Op::IsNull };
+            and_all(
+                attributes
+                    .iter()
+                    .map(|a| compare(column(columns, a)?, a, op, &[]))
+                    .collect::<Result<_, _>>()?,
+            )
+            .ok_or_else(|| invalid("exists queries require attribute names"))
+        }
         Filter::Compare {
             attribute,
             op,
@@ -995,7 +1069,11 @@ mod tests {
         let q = ListQuery::from_pairs(&[], RULES).unwrap_or_default();
         assert_eq!((q.limit, q.offset, q.total), (25, 0, true));
         for bad in [
-            r#"{"method":"regex","attribute":"name","values":["x"]}"#,
+            r#"{"method":"regex","attribute":"name","values":["x","y"]}"#,
+            r#"{"method":"regex","attribute":"secret","values":["x"]}"#,
+            r#"{"method":"exists","values":["name","secret"]}"#,
+            r#"{"method":"notExists","values":[]}"#,
+            r#"{"method":"exists","values":[1]}"#,
             r#"{"method":"orderAsc","attribute":"secret"}"#,
             r#"{"method":"select","values":["name"]}"#,
             r#"{"method":"between","attribute":"name","values":["a"]}"#,
@@ -1008,6 +1086,62 @@ mod tests {
         }
         let total = ListQuery::from_pairs(&pairs(&[("total", "false")]), RULES).unwrap_or_default();
         assert!(!total.total);
+    }
+
+    #[test]
+    fn parses_regex_and_exists_also_nested() {
+        let q = ListQuery::from_pairs(
+            &pairs(&[
+                (
+                    "queries[0]",
+                    r#"{"method":"regex","attribute":"name","values":["^a.*z$"]}"#,
+                ),
+                ("queries[1]", r#"{"method":"exists","values":["name","$id"]}"#),
+                (
+                    "queries[2]",
+                    r#"{"method":"or","values":[{"method":"notExists","values":["runtime"]},{"method":"and","values":[{"method":"regex","attribute":"runtime","values":["node"]},{"method":"exists","values":["name"]}]}]}"#,
+                ),
+            ]),
+            RULES,
+        )
+        .map_err(|e| format!("{e:?}"));
+        let exists = |names: &[&str], present| Filter::Exists {
+            attributes: names.iter().map(|n| n.to_string()).collect(),
+            present,
+        };
+        let regex = |attribute: &str, pattern: &str| Filter::Compare {
+            attribute: attribute.into(),
+            op: Op::Regex,
+            values: vec![Value::from(pattern)],
+        };
+        let expected = vec![
+            regex("name", "^a.*z$"),
+            exists(&["name", "$id"], true),
+            Filter::Or(vec![
+                exists(&["runtime"], false),
+                Filter::And(vec![regex("runtime", "node"), exists(&["name"], true)]),
+            ]),
+        ];
+        assert_eq!(q.as_ref().map(|q| &q.filters), Ok(&expected));
+        let patterns: Vec<String> = expected.iter().flat_map(Filter::regex_patterns).collect();
+        assert_eq!(patterns, vec!["^a.*z$".to_string(), "node".to_string()]);
+    }
+
+    #[test]
+    fn unknown_exists_attribute_reads_like_other_unknown_attributes() {
+        let message =
+            |text: &str| match ListQuery::from_pairs(&pairs(&[("queries[]", text)]), RULES) {
+                Err(ApiError::QueryInvalid(m)) => m,
+                other => format!("unexpected {other:?}"),
+            };
+        assert_eq!(
+            message(r#"{"method":"exists","values":["secret"]}"#),
+            message(r#"{"method":"equal","attribute":"secret","values":["x"]}"#)
+        );
+        assert_eq!(
+            message(r#"{"method":"notExists","values":["secret"]}"#),
+            "Invalid query: Attribute not found in schema: secret"
+        );
     }
 
     #[test]

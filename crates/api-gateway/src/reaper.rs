@@ -22,13 +22,8 @@ pub async fn run(pool: Pool, settings: Arc<Settings>, shutdown: CancellationToke
 
 pub async fn reap_once(pool: &Pool, settings: &Settings) -> Result<(), db::DbError> {
     let mut conn = pool.get().await?;
-    let margin = i64::try_from(settings.executions.reap_margin_seconds).unwrap_or(60);
-    let executions = db::executions::fail_stale(
-        &mut conn,
-        margin,
-        "Execution did not finish in time: no executor reported a result.\nError Code: 500",
-    )
-    .await?;
+    let executions =
+        db::executions::fail_stale(&mut conn, settings.executions.reap_margin_seconds).await?;
     let build_window = i64::from(settings.build.timeout_seconds)
         + i64::try_from(settings.build.reap_margin_seconds).unwrap_or(60);
     let older_than = chrono::Utc::now() - chrono::Duration::seconds(build_window);

@@ -178,27 +178,65 @@ pub async fn mark_processing(
     Ok(())
 }
 
-/// Fails unfinished executions older than their timeout plus `margin_seconds` (the reaper).
+/// What a stale execution reports in `errors` (with `responseStatusCode` 500).
+pub const STALE_ERRORS: &str =
+    "Execution did not finish in time: no executor reported a result.\nError Code: 500";
+
+/// SQL condition of a stale execution: `waiting`/`processing` for longer than its function timeout
+/// plus `margin_seconds`. The clock starts at `$createdAt`, or at `scheduledAt` for a scheduled
+/// execution (it only starts running then).
+fn stale_condition(margin_seconds: u64) -> String {
+    format!(
+        "status IN ('{WAITING}', '{PROCESSING}') AND GREATEST(created_at, COALESCE(scheduled_at, created_at)) \
+         + make_interval(secs => timeout_seconds + {margin_seconds}) < now()"
+    )
+}
+
+/// Fails every stale execution (the reaper). Returns how many it failed.
 pub async fn fail_stale(
     conn: &mut AsyncPgConnection,
-    margin_seconds: i64,
-    message: &str,
+    margin_seconds: u64,
 ) -> Result<usize, diesel::result::Error> {
-    use diesel::dsl::sql;
-    use diesel::sql_types::Bool;
-    let condition =
-        format!("created_at + make_interval(secs => timeout_seconds + {margin_seconds}) < now()");
+    diesel::update(executions::table.filter(stale(margin_seconds)))
+        .set(stale_outcome())
+        .execute(conn)
+        .await
+}
+
+/// Fails the stale executions of one function. Get, list and delete call it first, so a stale
+/// execution is reported, filtered and deletable as `failed` exactly as the reaper will store it.
+pub async fn fail_stale_of_function(
+    conn: &mut AsyncPgConnection,
+    project_id: &str,
+    function_id: &str,
+    margin_seconds: u64,
+) -> Result<usize, diesel::result::Error> {
     diesel::update(
         executions::table
-            .filter(executions::status.eq_any(UNFINISHED))
-            .filter(sql::<Bool>(&condition)),
+            .filter(executions::project_id.eq(project_id))
+            .filter(executions::function_id.eq(function_id))
+            .filter(stale(margin_seconds)),
     )
-    .set((
-        executions::status.eq(FAILED),
-        executions::errors.eq(message),
-        executions::response_status_code.eq(500),
-        executions::updated_at.eq(Utc::now()),
-    ))
+    .set(stale_outcome())
     .execute(conn)
     .await
+}
+
+fn stale(margin_seconds: u64) -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
+    diesel::dsl::sql(&stale_condition(margin_seconds))
+}
+
+#[allow(clippy::type_complexity)]
+fn stale_outcome() -> (
+    diesel::dsl::Eq<executions::status, &'static str>,
+    diesel::dsl::Eq<executions::errors, &'static str>,
+    diesel::dsl::Eq<executions::response_status_code, i32>,
+    diesel::dsl::Eq<executions::updated_at, DateTime<Utc>>,
+) {
+    (
+        executions::status.eq(FAILED),
+        executions::errors.eq(STALE_ERRORS),
+        executions::response_status_code.eq(500),
+        executions::updated_at.eq(Utc::now()),
+    )
 }

@@ -168,9 +168,33 @@ fn cursor_not_found(kind: &str, id: &str) -> ApiError {
     ApiError::CursorNotFound(format!("{kind} '{id}' for the 'cursor' value not found."))
 }
 
+/// Checks every `regex` pattern of the query with PostgreSQL itself (its regular-expression
+/// dialect is the one that runs), so an invalid pattern is a 400 `general_query_invalid`.
+async fn check_patterns(conn: &mut AsyncPgConnection, q: &ListQuery) -> Result<(), ApiError> {
+    for pattern in q.filters.iter().flat_map(query::Filter::regex_patterns) {
+        let checked = diesel::select(
+            diesel::dsl::sql::<diesel::sql_types::Bool>("'' ~ ").bind::<Text, _>(&pattern),
+        )
+        .get_result::<bool>(conn)
+        .await;
+        match checked {
+            Ok(_) => {}
+            Err(diesel::result::Error::DatabaseError(_, info)) => {
+                return Err(ApiError::QueryInvalid(format!(
+                    "Invalid query: Invalid regular expression \"{pattern}\": {}",
+                    info.message()
+                )))
+            }
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Ok(())
+}
+
 /// Runs count + page for one collection. `$base` is a closure giving the scoped boxed query.
 macro_rules! run_list {
     ($conn:expr, $q:expr, $base:expr, $columns:expr, $cursor:expr, $row:ty) => {{
+        check_patterns($conn, $q).await?;
         let columns = $columns;
         let total = if $q.total {
             let plan = Plan::build($q, &columns, $cursor)?;

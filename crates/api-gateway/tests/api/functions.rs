@@ -73,7 +73,7 @@ async fn function_crud_with_full_model() {
             "/v1/functions",
             &[(
                 "queries[]",
-                r#"{"method":"regex","attribute":"name","values":["x"]}"#,
+                r#"{"method":"regex","attribute":"name","values":["("]}"#,
             )],
         )
         .await;

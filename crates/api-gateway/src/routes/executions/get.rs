@@ -17,6 +17,14 @@ pub async fn handler(
     auth.check_visible(&function)?;
     auth.check_execute(&function)?;
     crate::domain::uid("executionId", &execution_id)?;
+    // Stale waiting/processing executions are failed first, as the reaper would (spec 5).
+    crate::db::executions::fail_stale_of_function(
+        &mut conn,
+        &auth.project_id,
+        &function.id,
+        state.settings.executions.reap_margin_seconds,
+    )
+    .await?;
     let execution =
         crate::db::executions::find(&mut conn, &auth.project_id, &function.id, &execution_id)
             .await?

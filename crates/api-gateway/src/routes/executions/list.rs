@@ -22,6 +22,14 @@ pub async fn handler(
     let function = super::super::load_function(&mut conn, &auth.project_id, &path).await?;
     auth.check_visible(&function)?;
     auth.check_execute(&function)?;
+    // Stale waiting/processing executions are failed first, as the reaper would (spec 5).
+    crate::db::executions::fail_stale_of_function(
+        &mut conn,
+        &auth.project_id,
+        &function.id,
+        state.settings.executions.reap_margin_seconds,
+    )
+    .await?;
     let (total, rows) = crate::db::executions::list(
         &mut conn,
         &auth.project_id,
