@@ -4,11 +4,10 @@
 use crate::auth::{Authorized, FunctionsWrite};
 use crate::db::deployments::{DeploymentRow, WAITING};
 use crate::error::ApiError;
+use crate::jobs;
 use crate::params::parse_bool;
 use crate::startup::AppState;
-use crate::{jobs, wire};
 use actix_multipart::Multipart;
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
 use futures_util::TryStreamExt;
@@ -86,10 +85,7 @@ pub async fn handler(
     req: HttpRequest,
     payload: Multipart,
 ) -> Result<HttpResponse, ApiError> {
-    let function = {
-        let mut conn = state.pool.get().await?;
-        super::super::load_function(&mut conn, &auth.project_id, &path).await?
-    };
+    let function = super::function(&state, &auth.project_id, &path).await?;
     let upload = read_upload(payload).await?;
     let Some((filename, code)) = upload.code.filter(|(_, data)| !data.is_empty()) else {
         return Err(ApiError::StorageFileEmpty("No file sent".into()));
@@ -199,45 +195,11 @@ pub async fn handler(
         };
         return super::chunks::receive(&state, &function, row, range, code).await;
     }
-    let job = crate::job_env::build_job_bytes(&state, &function, &row).await?;
-
     let location = object_store::path::Path::from(source_path.as_str());
     state
         .store
         .put(&location, object_store::PutPayload::from(code))
         .await
         .map_err(ApiError::internal)?;
-    let committed = async {
-        let mut conn = state.pool.get().await?;
-        crate::db::deployments::insert_with_job(
-            &mut conn,
-            &row,
-            model::topology::BUILDS_QUEUE,
-            job,
-        )
-        .await?;
-        Ok::<_, ApiError>(())
-    }
-    .await;
-    if let Err(err) = committed {
-        if let Err(cleanup) = state.store.delete(&location).await {
-            tracing::warn!(key = %source_path, error = %cleanup, "could not remove the source of a failed deployment");
-        }
-        return Err(err);
-    }
-    state.outbox_wake.notify_one();
-    tracing::info!(function.id = %row.function_id, deployment.id = %row.id, size = row.source_size, "deployment created");
-    let project_id = row.project_id.clone();
-    let model = wire::Deployment::from(row);
-    crate::events::spawn_emit(
-        &state.tasks,
-        &state.publisher,
-        &project_id,
-        format!(
-            "functions.{}.deployments.{}.create",
-            model.resource_id, model.id
-        ),
-        &model,
-    );
-    Ok(super::super::json(StatusCode::ACCEPTED, model))
+    super::insert_and_queue(&state, &function, row, location).await
 }

@@ -7,7 +7,7 @@ use crate::auth::{Authorized, FunctionsWrite};
 use crate::error::ApiError;
 use crate::params::opt_bool;
 use crate::startup::AppState;
-use crate::vcs::{self, GitError, RefKind};
+use crate::vcs::{self, RefKind};
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
@@ -56,28 +56,14 @@ pub async fn handler(
     let root = required("rootDirectory", body.root_directory, 128)?;
     let kind = ref_kind(body.kind, "commit, branch, tag")?;
     let reference = required("reference", body.reference, 255)?;
-    let function = {
-        let mut conn = state.pool.get().await?;
-        super::super::load_function(&mut conn, &auth.project_id, &path).await?
-    };
+    let function = super::function(&state, &auth.project_id, &path).await?;
     let url = vcs::template_url(&state.settings.templates, &owner, &repository);
-    let archive = vcs::archive(
-        &url,
-        kind,
-        &reference,
-        &root,
-        super::create::MAX_SOURCE_SIZE,
-        super::GIT_TIMEOUT,
-    )
-    .await
-    .map_err(|err| match err {
-        GitError::UnsupportedUrl(_) | GitError::Unreachable(_) => {
-            ApiError::FunctionTemplateNotFound(format!(
-                "Function Template with the requested ID could not be found: {err}"
-            ))
-        }
-        other => super::git_error(other),
-    })?;
+    let archive = super::fetch_git(&url, kind, &reference, &root, |err| {
+        ApiError::FunctionTemplateNotFound(format!(
+            "Function Template with the requested ID could not be found: {err}"
+        ))
+    })
+    .await?;
     let (url_owner, name) = vcs::owner_and_name(&url);
     let source = super::GitSource {
         archive,

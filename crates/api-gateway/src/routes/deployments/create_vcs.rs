@@ -7,7 +7,7 @@ use crate::auth::{Authorized, FunctionsWrite};
 use crate::error::ApiError;
 use crate::params::opt_bool;
 use crate::startup::AppState;
-use crate::vcs::{self, GitError, RefKind};
+use crate::vcs::{self, RefKind};
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
@@ -30,10 +30,7 @@ pub async fn handler(
     let body = body.into_inner();
     let kind = super::create_template::ref_kind(body.kind, "branch, commit, tag")?;
     let reference = super::create_template::required("reference", body.reference, 255)?;
-    let function = {
-        let mut conn = state.pool.get().await?;
-        super::super::load_function(&mut conn, &auth.project_id, &path).await?
-    };
+    let function = super::function(&state, &auth.project_id, &path).await?;
     let url = function.provider_repository_id.clone();
     if url.is_empty() {
         return Err(ApiError::InstallationNotFound(
@@ -41,21 +38,10 @@ pub async fn handler(
         ));
     }
     let root = function.provider_root_directory.clone();
-    let archive = vcs::archive(
-        &url,
-        kind,
-        &reference,
-        &root,
-        super::create::MAX_SOURCE_SIZE,
-        super::GIT_TIMEOUT,
-    )
-    .await
-    .map_err(|err| match err {
-        GitError::UnsupportedUrl(_) | GitError::Unreachable(_) => {
-            ApiError::InstallationNotFound(format!("Repository not reachable: {err}"))
-        }
-        other => super::git_error(other),
-    })?;
+    let archive = super::fetch_git(&url, kind, &reference, &root, |err| {
+        ApiError::InstallationNotFound(format!("Repository not reachable: {err}"))
+    })
+    .await?;
     let (owner, name) = vcs::owner_and_name(&url);
     let source = super::GitSource {
         archive,

@@ -11,10 +11,7 @@ pub async fn handler(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (function_id, deployment_id) = path.into_inner();
-    let mut conn = state.pool.get().await?;
-    let function = super::super::load_function(&mut conn, &auth.project_id, &function_id).await?;
-    crate::domain::uid("deploymentId", &deployment_id)?;
+    let (mut conn, function, deployment_id) = super::open(&state, &auth.project_id, path).await?;
     let chunks =
         crate::db::deployments::chunk_paths(&mut conn, &auth.project_id, &deployment_id).await?;
     let row =

@@ -19,13 +19,8 @@ pub async fn handler(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (function_id, deployment_id) = path.into_inner();
-    let mut conn = state.pool.get().await?;
-    let function = super::super::load_function(&mut conn, &auth.project_id, &function_id).await?;
-    crate::domain::uid("deploymentId", &deployment_id)?;
-    let current = deployments::find(&mut conn, &auth.project_id, &function.id, &deployment_id)
-        .await?
-        .ok_or_else(ApiError::deployment_not_found)?;
+    let (mut conn, function, deployment_id) = super::open(&state, &auth.project_id, path).await?;
+    let current = super::load(&mut conn, &function, &deployment_id).await?;
     let row =
         match deployments::cancel(&mut conn, &auth.project_id, &current.id, CANCEL_LINE).await? {
             Ok(row) => row,
