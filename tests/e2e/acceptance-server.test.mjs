@@ -31,7 +31,8 @@ const PROJECT = process.env.E2E_PROJECT ?? 'e2e';
 const KEY = process.env.E2E_KEY ?? '';
 const AMQP_URL = process.env.E2E_AMQP_URL ?? 'amqp://fnplat:fnplat@127.0.0.1:5672/fnplat-e2e';
 const BUILD_TIMEOUT_MS = 5 * 60_000;
-const CHUNK = 5 * 1024 * 1024;
+const MiB = 1024 * 1024;
+const CHUNK = 5 * MiB;
 
 const client = new Client().setEndpoint(ENDPOINT).setProject(PROJECT).setKey(KEY);
 const functions = new Functions(client);
@@ -43,10 +44,20 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // ---------------------------------------------------------------------------------------------
 // fixture code
 
+const LIMITS_JS = `// the container's cgroup limits (v1 or v2): memory in bytes, cpus = quota / period
+const readFirst = (ps) => { for (const p of ps) { try { return fs.readFileSync(p, 'utf8').trim(); } catch (_) { /* next */ } } return null; };
+const limits = () => {
+  const v2 = readFirst(['/sys/fs/cgroup/cpu.max']);
+  const [quota, period] = v2 ? v2.split(' ') : [readFirst(['/sys/fs/cgroup/cpu/cpu.cfs_quota_us']), readFirst(['/sys/fs/cgroup/cpu/cpu.cfs_period_us'])];
+  return { memory: Number(readFirst(['/sys/fs/cgroup/memory.max', '/sys/fs/cgroup/memory/memory.limit_in_bytes'])), cpus: Number(quota) / Number(period) };
+};
+`;
+
 const BUILD_JS = `const fs = require('fs');
+${LIMITS_JS}
 const e = process.env;
 const info = { memory: e.APPWRITE_FUNCTION_MEMORY, cpus: e.APPWRITE_FUNCTION_CPUS,
-  key: e.APPWRITE_FUNCTION_API_KEY || '', endpoint: e.APPWRITE_FUNCTION_API_ENDPOINT || '' };
+  key: e.APPWRITE_FUNCTION_API_KEY || '', endpoint: e.APPWRITE_FUNCTION_API_ENDPOINT || '', limits: limits() };
 console.log('build spec ' + info.memory + ':' + info.cpus);
 console.log('build key ' + (info.key ? 'present' : 'missing'));
 fs.writeFileSync('build-info.json', JSON.stringify(info));
@@ -56,6 +67,7 @@ const INDEX_JS = `const crypto = require('crypto');
 const fs = require('fs');
 const path = require('path');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+${LIMITS_JS}
 module.exports = async ({ req, res, log, error }) => {
   switch (req.path) {
     case '/binary-response':
@@ -78,7 +90,7 @@ module.exports = async ({ req, res, log, error }) => {
   error('acceptance error line');
   const env = {};
   for (const [k, v] of Object.entries(process.env)) if (k.startsWith('APPWRITE_') || k.startsWith('ACC_')) env[k] = v;
-  return res.json({ method: req.method, path: req.path, query: req.query, headers: req.headers, bodyText: req.bodyText, env },
+  return res.json({ method: req.method, path: req.path, query: req.query, headers: req.headers, bodyText: req.bodyText, env, limits: limits() },
     Number(req.query.code || 200));
 };
 `;
@@ -673,12 +685,14 @@ describe('FunctionsCustomServerTest', () => {
     let { body } = await run(fn);
     assert.equal(body.env.APPWRITE_FUNCTION_CPUS, '1');
     assert.equal(body.env.APPWRITE_FUNCTION_MEMORY, '1024');
+    assert.deepEqual(body.limits, { memory: 1024 * MiB, cpus: 1 });
     assert.ok(body.headers['x-appwrite-execution-id'], 'x-appwrite-execution-id');
     assert.ok('x-appwrite-client-ip' in body.headers, 'x-appwrite-client-ip');
     await update(fn, { runtimeSpecification: 's-1vcpu-512mb' });
     ({ body } = await run(fn));
     assert.equal(body.env.APPWRITE_FUNCTION_CPUS, '1');
     assert.equal(body.env.APPWRITE_FUNCTION_MEMORY, '512');
+    assert.deepEqual(body.limits, { memory: 512 * MiB, cpus: 1 }, 'a new container with the new limits');
     await rejectsWith(() => update(fn, { runtimeSpecification: 's-2vcpu-nope' }), 400);
   });
 
@@ -843,9 +857,11 @@ describe('FunctionsCustomServerTest', () => {
     assert.match(deployment.buildLogs, /build spec 2048:2/);
     const build = (await run(fn, { xpath: '/build-info' })).body;
     assert.equal(`${build.memory}:${build.cpus}`, '2048:2');
+    assert.deepEqual(build.limits, { memory: 2048 * MiB, cpus: 2 }, 'the build container has the build spec limits');
     const { body } = await run(fn);
     assert.equal(body.env.APPWRITE_FUNCTION_MEMORY, '1024');
     assert.equal(body.env.APPWRITE_FUNCTION_CPUS, '1');
+    assert.deepEqual(body.limits, { memory: 1024 * MiB, cpus: 1 }, 'the runtime container has the runtime spec limits');
   });
 
   test('testDuplicateDeployment', async () => {
@@ -921,6 +937,16 @@ describe('FunctionsCustomServerTest', () => {
     const current = await old('1.9.5');
     assert.equal(current.json.buildSpecification, 's-2vcpu-2gb');
     assert.deepEqual(current.json.scopes, ['functions.read']);
+    // executions: a completed 4xx is `failed` below 1.6; the 1.3 field names
+    const [c400] = (await functions.listExecutions({ functionId: fn.$id, queries: [Query.equal('responseStatusCode', [400])] })).executions;
+    assert.ok(c400, 'testCreateExecution left a 400 execution');
+    const ex15 = await raw('GET', `/functions/${fn.$id}/executions/${c400.$id}`, { headers: { 'x-appwrite-response-format': '1.5.0' } });
+    assert.equal(ex15.json.status, 'failed', ex15.text);
+    assert.equal((await raw('GET', `/functions/${fn.$id}/executions/${c400.$id}`)).json.status, 'completed');
+    const ex13 = await raw('GET', `/functions/${fn.$id}/executions/${c400.$id}`, { headers: { 'x-appwrite-response-format': '1.3.0' } });
+    assert.equal(ex13.json.statusCode, 400, ex13.text);
+    for (const k of ['response', 'stdout', 'stderr']) assert.equal(typeof ex13.json[k], 'string', `${k}: ${ex13.text}`);
+    assert.ok(!('responseStatusCode' in ex13.json) && !('logs' in ex13.json));
   });
 
   test('testRequestFilters', async () => {
@@ -930,6 +956,16 @@ describe('FunctionsCustomServerTest', () => {
     const res = await raw('GET', `/functions?queries[]=${q}`, { headers: { 'x-appwrite-response-format': '1.6.0' } });
     assert.equal(res.status, 200, res.text);
     assert.deepEqual(res.json.functions.map((f) => f.$id), [fn.$id]);
+    // format 1.6: deployments `size` (now sourceSize)
+    const big = encodeURIComponent(JSON.stringify({ method: 'greaterThan', attribute: 'size', values: [10 * MiB] }));
+    const deps = await raw('GET', `/functions/${target.$id}/deployments?queries[]=${big}`, { headers: { 'x-appwrite-response-format': '1.6.0' } });
+    assert.equal(deps.status, 200, deps.text);
+    assert.ok(deps.json.deployments.length >= 3 && deps.json.deployments.every((d) => d.size > 10 * MiB), deps.text.slice(0, 300));
+    // format 1.4 (before 1.5 SDKs sent queries as strings): equal("deployment", ["<id>"])
+    const legacy = encodeURIComponent(`equal("deployment", ["${fn.deploymentId}"])`);
+    const old14 = await raw('GET', `/functions?queries[]=${legacy}`, { headers: { 'x-appwrite-response-format': '1.4.0' } });
+    assert.equal(old14.status, 200, old14.text);
+    assert.deepEqual(old14.json.functions.map((f) => f.$id), [fn.$id]);
     // format 1.8: `specification` on create sets the build and runtime specification
     const created8 = await raw('POST', '/functions', {
       headers: { 'x-appwrite-response-format': '1.8.0' },
