@@ -16,7 +16,6 @@ use chrono::Utc;
 use futures_util::StreamExt;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
 use lapin::types::FieldTable;
-use prost::Message;
 use queue::Publisher;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -287,15 +286,7 @@ async fn handle(
             execution_id: execution_id.clone(),
             created_at: now,
         };
-        match edb::insert_fire(
-            &mut conn,
-            &fire,
-            &row,
-            model::topology::EXECUTIONS_QUEUE,
-            job.encode_to_vec(),
-        )
-        .await
-        {
+        match edb::insert_fire(&mut conn, &fire, &row, &job).await {
             Ok(true) => {
                 ctx.started(&row, "create");
                 tracing::info!(function.id = %function.id, execution.id = %execution_id, event = %message.event, "event triggered a function");

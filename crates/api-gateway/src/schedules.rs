@@ -261,15 +261,7 @@ async fn fire_slot(ctx: &FireContext, fire: &ScheduleFire) -> Outcome {
         execution_id: execution_id.clone(),
         created_at: now,
     };
-    match sdb::insert_fire(
-        &mut conn,
-        &slot_row,
-        &row,
-        model::topology::EXECUTIONS_QUEUE,
-        job.encode_to_vec(),
-    )
-    .await
-    {
+    match sdb::insert_fire(&mut conn, &slot_row, &row, &job).await {
         Ok(true) => {
             ctx.started(&row, "create");
             let delay_ms = (now - slot).num_milliseconds();

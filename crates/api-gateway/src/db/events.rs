@@ -41,11 +41,10 @@ pub async fn insert_fire(
     conn: &mut AsyncPgConnection,
     fire: &EventFireRow,
     row: &ExecutionRow,
-    queue: &str,
-    job: Vec<u8>,
+    job: &model::proto::ExecutionJob,
 ) -> Result<bool, diesel::result::Error> {
     let claim = diesel::insert_into(event_fires::table)
         .values(fire)
         .on_conflict_do_nothing();
-    super::starts::insert_claimed(conn, claim, row, queue, job).await
+    super::starts::insert_claimed(conn, claim, row, job).await
 }

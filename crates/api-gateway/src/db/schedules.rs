@@ -41,13 +41,12 @@ pub async fn insert_fire(
     conn: &mut AsyncPgConnection,
     slot: &SlotRow,
     row: &ExecutionRow,
-    queue: &str,
-    job: Vec<u8>,
+    job: &model::proto::ExecutionJob,
 ) -> Result<bool, diesel::result::Error> {
     let claim = diesel::insert_into(schedule_slots::table)
         .values(slot)
         .on_conflict_do_nothing();
-    super::starts::insert_claimed(conn, claim, row, queue, job).await
+    super::starts::insert_claimed(conn, claim, row, job).await
 }
 
 /// Records missed slots as skipped (slots already recorded stay as they are). Returns how many

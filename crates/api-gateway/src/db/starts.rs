@@ -6,20 +6,22 @@ use diesel::pg::Pg;
 use diesel::query_builder::{QueryFragment, QueryId};
 use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use model::proto::ExecutionJob;
+use prost::Message;
 
 /// Runs `claim` (an `INSERT .. ON CONFLICT DO NOTHING` of the dedupe key) and, when it inserted a
-/// row, inserts the execution and its job, all in one transaction. Returns false when the key was
+/// row, inserts the execution and its job (for the executions queue), all in one transaction. Returns false when the key was
 /// taken already (a duplicate fire or a redelivered event).
 pub async fn insert_claimed<'a, C>(
     conn: &mut AsyncPgConnection,
     claim: C,
     row: &'a ExecutionRow,
-    queue: &'a str,
-    job: Vec<u8>,
+    job: &ExecutionJob,
 ) -> Result<bool, diesel::result::Error>
 where
     C: QueryFragment<Pg> + QueryId + Send + 'a,
 {
+    let job = job.encode_to_vec();
     conn.transaction(|conn| {
         async move {
             if claim.execute(conn).await? == 0 {
@@ -29,7 +31,7 @@ where
                 .values(row)
                 .execute(conn)
                 .await?;
-            super::outbox::insert(conn, queue, job, &row.id).await?;
+            super::outbox::insert(conn, model::topology::EXECUTIONS_QUEUE, job, &row.id).await?;
             Ok(true)
         }
         .scope_boxed()
