@@ -1,4 +1,5 @@
-//! `X-Appwrite-Response-Format` (spec 14) through the whole app, and the CLI's proxy-rules stub.
+//! `X-Appwrite-Response-Format` (spec 14) through the whole app: response downgrades, request and
+//! query-string upgrades for old clients; the proxy-rules list the CLI reads.
 use crate::helpers::{spawn_app, TestApp, API_KEY, PROJECT};
 use serde_json::{json, Value};
 
@@ -83,16 +84,17 @@ async fn each_client_gets_the_model_version_it_asks_for() {
 }
 
 #[tokio::test]
-async fn proxy_rules_are_an_empty_list_for_the_cli() {
+async fn proxy_rules_of_a_project_without_functions_are_empty() {
     let app = spawn_app().await;
     let reply = app
         .get_query(
             "/v1/proxy/rules",
+            // what `appwrite push function` (CLI 25) sends
             &[
-                ("queries[]", "limit(1)"),
+                ("queries[]", r#"{"method":"limit","values":[1]}"#),
                 (
                     "queries[]",
-                    "equal(\"deploymentResourceType\",[\"function\"])",
+                    r#"{"method":"equal","attribute":"deploymentResourceType","values":["function"]}"#,
                 ),
             ],
         )
