@@ -3,6 +3,7 @@
 // 3000 on 127.0.0.1 only, and remove every container created (call cleanup() in after()).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import http from 'node:http';
 import { existsSync, mkdtempSync, readFileSync, rmSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -213,6 +214,29 @@ export async function assertLoggingDisabled(rt) {
   assert.equal(res.status, 200);
   assert.equal(rt.readLog(logId, 'logs'), null);
   assert.equal(rt.readLog(logId, 'errors'), null);
+}
+
+// GET `path` with the Host header set to `host` (fetch() cannot set Host), with the secret; the JSON answer.
+export function getJsonWithHost(rt, path, host) {
+  const { port } = new URL(rt.base);
+  return new Promise((resolveBody, reject) => {
+    const req = http.get(
+      { host: '127.0.0.1', port, path, headers: { host, 'x-open-runtimes-secret': SECRET } },
+      (res) => {
+        let data = '';
+        res.on('data', (d) => (data += d));
+        res.on('end', () => {
+          try {
+            resolveBody(JSON.parse(data));
+          } catch (err) {
+            reject(new Error(`GET ${path} (Host: ${host}) answered ${res.statusCode} with no JSON: ${data}`, { cause: err }));
+          }
+        });
+      },
+    );
+    req.on('error', reject);
+    req.setTimeout(10_000, () => req.destroy(new Error('timeout')));
+  });
 }
 
 // Response kinds of the context fixtures (same routes in every language's fixture).

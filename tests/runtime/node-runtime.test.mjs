@@ -9,7 +9,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as h from './harness.mjs';
-import http from 'node:http';
 
 const IMAGE = process.env.FNPLAT_NODE_IMAGE || 'fnplat/runtime-node-18.0:latest';
 const BAD_SIGNATURE = "Function signature invalid. Did you forget to export a 'main' function?";
@@ -130,20 +129,7 @@ describe('node-esm (ES module, context API)', () => {
   });
 
   test('req.host / req.port / req.url from the host header (default port omitted)', async () => {
-    // fetch() cannot set Host: use node:http directly.
-    const { port } = new URL(rt.base);
-    const body = await new Promise((resolveBody, reject) => {
-      const req = http.get(
-        { host: '127.0.0.1', port, path: '/h?z=1', headers: { host: 'fn.example.com', 'x-open-runtimes-secret': h.SECRET } },
-        (res) => {
-          let data = '';
-          res.on('data', (d) => (data += d));
-          res.on('end', () => resolveBody(JSON.parse(data)));
-        },
-      );
-      req.on('error', reject);
-      req.setTimeout(10_000, () => req.destroy(new Error('timeout')));
-    });
+    const body = await h.getJsonWithHost(rt, '/h?z=1', 'fn.example.com');
     assert.equal(body.url, 'http://fn.example.com/h?z=1');
     assert.equal(body.port, 80);
   });

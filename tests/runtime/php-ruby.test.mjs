@@ -11,7 +11,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as h from './harness.mjs';
-import http from 'node:http';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -156,19 +155,7 @@ for (const runtime of RUNTIMES) {
         const https = await (await rt.call('/s?q=1', { headers: { 'x-forwarded-proto': 'https' } })).json();
         assert.equal(https.scheme, 'https');
         assert.equal(https.url, `${rt.base.replace('http:', 'https:')}/s?q=1`);
-        const { port } = new URL(rt.base);
-        const body = await new Promise((resolveBody, reject) => {
-          const req = http.get(
-            { host: '127.0.0.1', port, path: '/h?z=1', headers: { host: 'fn.example.com', 'x-open-runtimes-secret': h.SECRET } },
-            (res) => {
-              let data = '';
-              res.on('data', (d) => (data += d));
-              res.on('end', () => resolveBody(JSON.parse(data)));
-            },
-          );
-          req.on('error', reject);
-          req.setTimeout(10_000, () => req.destroy(new Error('timeout')));
-        });
+        const body = await h.getJsonWithHost(rt, '/h?z=1', 'fn.example.com');
         assert.equal(body.url, 'http://fn.example.com/h?z=1');
         assert.equal(body.host, 'fn.example.com');
         assert.equal(body.port, 80);
