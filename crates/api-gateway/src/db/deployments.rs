@@ -1,7 +1,5 @@
 //! Queries of the `deployments` aggregate, including the guarded updates build events make.
 use super::schema::{deployment_chunks, deployments, functions};
-use crate::error::ApiError;
-use crate::query::ListQuery;
 use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
@@ -46,19 +44,6 @@ pub struct DeploymentRow {
     /// Provider (VCS) fields of a `vcs` deployment, camelCase keys as in the model.
     pub vcs: serde_json::Value,
 }
-
-pub const QUERY_ATTRIBUTES: &[&str] = &[
-    "$id",
-    "$createdAt",
-    "$updatedAt",
-    "$sequence",
-    "buildSize",
-    "sourceSize",
-    "buildDuration",
-    "status",
-    "activate",
-    "type",
-];
 
 /// Inserts the deployment and its build job in one transaction; with `activate`, the other
 /// deployments of the function stop being marked for activation.
@@ -114,15 +99,6 @@ pub async fn find(
         .first(conn)
         .await
         .optional()
-}
-
-pub async fn list(
-    conn: &mut AsyncPgConnection,
-    project_id: &str,
-    function_id: &str,
-    q: &ListQuery,
-) -> Result<(i64, Vec<DeploymentRow>), ApiError> {
-    super::listing::deployments(conn, project_id, function_id, q).await
 }
 
 /// Statuses a deployment may move to `next` from (forward only; terminal never changes).

@@ -1,7 +1,5 @@
 //! Queries of the `executions` aggregate, including the status-guarded result updates.
 use super::schema::executions;
-use crate::error::ApiError;
-use crate::query::ListQuery;
 use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
@@ -38,20 +36,6 @@ pub struct ExecutionRow {
     /// The user who started it (a JWT caller); `None` for keys, guests, schedules and events.
     pub user_id: Option<String>,
 }
-
-pub const QUERY_ATTRIBUTES: &[&str] = &[
-    "$id",
-    "$createdAt",
-    "$updatedAt",
-    "$sequence",
-    "trigger",
-    "status",
-    "responseStatusCode",
-    "duration",
-    "requestMethod",
-    "requestPath",
-    "deploymentId",
-];
 
 pub async fn insert(
     conn: &mut AsyncPgConnection,
@@ -100,16 +84,6 @@ pub async fn find(
 }
 
 /// `owner`: only the executions this user started (`None`: all of them).
-pub async fn list(
-    conn: &mut AsyncPgConnection,
-    project_id: &str,
-    function_id: &str,
-    owner: Option<&str>,
-    q: &ListQuery,
-) -> Result<(i64, Vec<ExecutionRow>), ApiError> {
-    super::listing::executions(conn, project_id, function_id, owner, q).await
-}
-
 /// What a finished execution stores.
 #[derive(Debug, Clone)]
 pub struct Outcome {

@@ -1,7 +1,5 @@
 //! Queries of the `functions` aggregate.
 use super::schema::{deployments, functions};
-use crate::error::ApiError;
-use crate::query::ListQuery;
 use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
@@ -72,23 +70,6 @@ pub struct FunctionConfig {
     pub runtime_specification: String,
     pub updated_at: DateTime<Utc>,
 }
-
-/// Attributes `queries` may filter and order on (spec 5).
-pub const QUERY_ATTRIBUTES: &[&str] = &[
-    "$id",
-    "$createdAt",
-    "$updatedAt",
-    "$sequence",
-    "name",
-    "enabled",
-    "runtime",
-    "deploymentId",
-    "schedule",
-    "timeout",
-    "entrypoint",
-    "commands",
-    "installationId",
-];
 
 /// Inserts; `Ok(false)` when the id is taken.
 pub async fn insert(
@@ -225,12 +206,4 @@ pub async fn set_latest_status(
     .execute(conn)
     .await?;
     Ok(())
-}
-
-pub async fn list(
-    conn: &mut AsyncPgConnection,
-    project_id: &str,
-    q: &ListQuery,
-) -> Result<(i64, Vec<FunctionRow>), ApiError> {
-    super::listing::functions(conn, project_id, q).await
 }

@@ -8,7 +8,7 @@ use super::schema::{deployments, executions, functions, variables};
 use super::variables::VariableRow;
 use crate::col;
 use crate::error::ApiError;
-use crate::query::{self, time_value, Col, CursorValues, ListQuery, Plan, Rules};
+use crate::query::{self, time_value, Col, CursorValues, ListQuery, Rules};
 use diesel::expression::BoxableExpression;
 use diesel::pg::Pg;
 use diesel::prelude::*;
@@ -170,7 +170,10 @@ fn cursor_not_found(kind: &str, id: &str) -> ApiError {
 
 /// Checks every `regex` pattern of the query with PostgreSQL itself (its regular-expression
 /// dialect is the one that runs), so an invalid pattern is a 400 `general_query_invalid`.
-async fn check_patterns(conn: &mut AsyncPgConnection, q: &ListQuery) -> Result<(), ApiError> {
+pub(crate) async fn check_patterns(
+    conn: &mut AsyncPgConnection,
+    q: &ListQuery,
+) -> Result<(), ApiError> {
     for pattern in q.filters.iter().flat_map(query::Filter::regex_patterns) {
         let checked = diesel::select(
             diesel::dsl::sql::<diesel::sql_types::Bool>("'' ~ ").bind::<Text, _>(&pattern),
@@ -191,13 +194,14 @@ async fn check_patterns(conn: &mut AsyncPgConnection, q: &ListQuery) -> Result<(
     Ok(())
 }
 
-/// Runs count + page for one collection. `$base` is a closure giving the scoped boxed query.
+/// Runs count + page for one collection. `$base` is a closure giving the scoped boxed query;
+/// `$columns` the collection's `query::Columns`; `$cursor` the cursor document's values.
 macro_rules! run_list {
     ($conn:expr, $q:expr, $base:expr, $columns:expr, $cursor:expr, $row:ty) => {{
-        check_patterns($conn, $q).await?;
+        $crate::db::listing::check_patterns($conn, $q).await?;
         let columns = $columns;
         let total = if $q.total {
-            let plan = Plan::build($q, &columns, $cursor)?;
+            let plan = $crate::query::Plan::build($q, &columns, $cursor)?;
             let mut query = $base();
             if let Some(p) = plan.filter {
                 query = query.filter(p);
@@ -206,7 +210,7 @@ macro_rules! run_list {
         } else {
             0
         };
-        let plan = Plan::build($q, &columns, $cursor)?;
+        let plan = $crate::query::Plan::build($q, &columns, $cursor)?;
         let mut query = $base();
         if let Some(p) = plan.filter {
             query = query.filter(p);
@@ -226,7 +230,7 @@ macro_rules! run_list {
         if plan.reverse {
             rows.reverse();
         }
-        Ok((query::cap_total(total, $q.total), rows))
+        Ok(($crate::query::cap_total(total, $q.total), rows))
     }};
 }
 

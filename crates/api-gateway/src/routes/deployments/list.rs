@@ -18,7 +18,7 @@ pub async fn handler(
     let mut conn = state.pool.get().await?;
     let function = super::super::load_function(&mut conn, &auth.project_id, &path).await?;
     let (total, rows) =
-        crate::db::deployments::list(&mut conn, &auth.project_id, &function.id, &query).await?;
+        crate::db::listing::deployments(&mut conn, &auth.project_id, &function.id, &query).await?;
     let mut items: Vec<serde_json::Value> = rows
         .into_iter()
         .map(|r| serde_json::to_value(wire::Deployment::from(r)))

@@ -15,7 +15,7 @@ pub async fn handler(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let mut query =
-        ListQuery::from_pairs(&query_pairs(&req)?, crate::db::executions::QUERY_ATTRIBUTES)?;
+        ListQuery::from_pairs(&query_pairs(&req)?, crate::db::listing::EXECUTION_RULES)?;
     // listExecutions has no `search` (removed in 1.7).
     query.search = None;
     let mut conn = state.pool.get().await?;
@@ -30,7 +30,7 @@ pub async fn handler(
         state.settings.executions.reap_margin_seconds,
     )
     .await?;
-    let (total, rows) = crate::db::executions::list(
+    let (total, rows) = crate::db::listing::executions(
         &mut conn,
         &auth.project_id,
         &function.id,

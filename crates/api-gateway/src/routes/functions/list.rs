@@ -13,9 +13,9 @@ pub async fn handler(
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let query = ListQuery::from_pairs(&query_pairs(&req)?, crate::db::functions::QUERY_ATTRIBUTES)?;
+    let query = ListQuery::from_pairs(&query_pairs(&req)?, crate::db::listing::FUNCTION_RULES)?;
     let mut conn = state.pool.get().await?;
-    let (total, rows) = crate::db::functions::list(&mut conn, &auth.project_id, &query).await?;
+    let (total, rows) = crate::db::listing::functions(&mut conn, &auth.project_id, &query).await?;
     let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
     let mut vars = crate::db::variables::of_functions(&mut conn, &auth.project_id, &ids).await?;
     let items: Vec<wire::Function> = rows
