@@ -195,7 +195,8 @@ pub(crate) async fn check_patterns(
 }
 
 /// Runs count + page for one collection. `$base` is a closure giving the scoped boxed query;
-/// `$columns` the collection's `query::Columns`; `$cursor` the cursor document's values.
+/// `$columns` the collection's `query::Columns`; `$cursor` the cursor document's values. Other
+/// collections' db modules use it too (`use super::listing::run_list;`).
 macro_rules! run_list {
     ($conn:expr, $q:expr, $base:expr, $columns:expr, $cursor:expr, $row:ty) => {{
         $crate::db::listing::check_patterns($conn, $q).await?;
@@ -233,6 +234,7 @@ macro_rules! run_list {
         Ok(($crate::query::cap_total(total, $q.total), rows))
     }};
 }
+pub(crate) use run_list;
 
 pub async fn functions(
     conn: &mut AsyncPgConnection,

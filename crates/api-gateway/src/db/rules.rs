@@ -1,8 +1,9 @@
 //! Queries of proxy rules (function domains). A domain belongs to one rule across all projects.
+use super::listing::run_list;
 use super::schema::rules;
 use crate::col;
 use crate::error::ApiError;
-use crate::query::{self, time_value, Col, CursorValues, ListQuery, Plan, Rules};
+use crate::query::{time_value, Col, CursorValues, ListQuery, Rules};
 use chrono::{DateTime, Utc};
 use diesel::expression::BoxableExpression;
 use diesel::pg::Pg;
@@ -148,41 +149,10 @@ pub async fn list(
             Some(m)
         }
     };
-    let columns = (column, search);
     let base = || {
         rules::table
             .filter(rules::project_id.eq(project_id.to_owned()))
             .into_boxed()
     };
-    let total = if q.total {
-        let plan = Plan::build(q, &columns, cursor.as_ref())?;
-        let mut query = base();
-        if let Some(p) = plan.filter {
-            query = query.filter(p);
-        }
-        query.count().get_result::<i64>(conn).await?
-    } else {
-        0
-    };
-    let plan = Plan::build(q, &columns, cursor.as_ref())?;
-    let mut query = base();
-    if let Some(p) = plan.filter {
-        query = query.filter(p);
-    }
-    if let Some(p) = plan.cursor {
-        query = query.filter(p);
-    }
-    for order in plan.orders {
-        query = query.then_order_by(order);
-    }
-    let mut rows: Vec<RuleRow> = query
-        .limit(q.limit)
-        .offset(q.offset)
-        .select(RuleRow::as_select())
-        .load(conn)
-        .await?;
-    if plan.reverse {
-        rows.reverse();
-    }
-    Ok((query::cap_total(total, q.total), rows))
+    run_list!(conn, q, base, (column, search), cursor.as_ref(), RuleRow)
 }

@@ -377,3 +377,53 @@ async fn regex_and_exists_on_deployments_executions_variables() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn regex_and_exists_on_proxy_rules_share_the_list_routine() {
+    let app = spawn_app().await;
+    app.create_function("f1").await;
+    app.create_function("f2").await;
+    let path = "/v1/proxy/rules";
+    let found = list(&app, path, "rules", &[regex("domain", r"^f1\.")]).await;
+    assert_eq!(domains(&app, found).await, ["f1.functions.localhost"]);
+    let found = list(&app, path, "rules", &[exists(&["domain", "status"])]).await;
+    assert_eq!(found.len(), 2);
+    let found = list(
+        &app,
+        path,
+        "rules",
+        &[or(&[not_exists(&["domain"]), regex("domain", "^f2")])],
+    )
+    .await;
+    assert_eq!(domains(&app, found).await, ["f2.functions.localhost"]);
+    assert_invalid(
+        &app,
+        path,
+        regex("domain", "("),
+        "Invalid query: Invalid regular expression",
+    )
+    .await;
+    assert_invalid(
+        &app,
+        path,
+        exists(&["nope"]),
+        "Invalid query: Attribute not found in schema: nope",
+    )
+    .await;
+}
+
+async fn domains(app: &TestApp, ids: Vec<String>) -> Vec<String> {
+    let rules = app_rules(app, "/v1/proxy/rules").await;
+    ids.iter()
+        .map(|id| {
+            let rule = rules.iter().find(|r| r["$id"] == id.as_str()).unwrap();
+            rule["domain"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+async fn app_rules(app: &TestApp, path: &str) -> Vec<Value> {
+    let reply = app.get(path).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.body["rules"].as_array().unwrap().clone()
+}
