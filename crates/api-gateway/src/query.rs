@@ -18,7 +18,7 @@ use diesel::expression::expression_types::NotSelectable;
 use diesel::expression::BoxableExpression;
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Double, Integer, Text, Timestamptz};
+use diesel::sql_types::{BigInt, Bool, Double, Integer, Jsonb, Text, Timestamptz};
 use serde_json::{Map, Value};
 
 pub const DEFAULT_LIMIT: i64 = 25;
@@ -466,6 +466,77 @@ pub enum Col<T> {
     Time(Box<dyn BoxableExpression<T, Pg, SqlType = Timestamptz>>),
 }
 
+diesel::define_sql_function!(fn to_jsonb<V: diesel::sql_types::SingleValue>(x: V) -> Jsonb);
+
+pub type JsonExpr<T> = Box<dyn BoxableExpression<T, Pg, SqlType = Jsonb>>;
+
+impl<T: 'static> Col<T> {
+    /// The column as PostgreSQL JSON (datetimes as RFC 3339 with microseconds).
+    fn into_json(self) -> JsonExpr<T> {
+        match self {
+            Col::Text(c) => Box::new(to_jsonb(c)),
+            Col::Int4(c) => Box::new(to_jsonb(c)),
+            Col::Int8(c) => Box::new(to_jsonb(c)),
+            Col::Float(c) => Box::new(to_jsonb(c)),
+            Col::Bool(c) => Box::new(to_jsonb(c)),
+            Col::Time(c) => Box::new(to_jsonb(c)),
+        }
+    }
+}
+
+/// How to read the cursor document's values: per attribute the keyset needs, a predicate
+/// selecting the cursor document by `$id` and the attribute's value as JSON. The caller runs each
+/// on its scoped query; no row means `general_cursor_not_found`.
+pub struct CursorLookup<T> {
+    pub id: String,
+    pub reads: Vec<(String, Pred<T>, JsonExpr<T>)>,
+}
+
+impl ListQuery {
+    /// The attributes a cursor compares: the ordered ones plus the `$sequence` tie-breaker.
+    fn keyset_attributes(&self) -> Vec<(String, bool)> {
+        let mut by: Vec<(String, bool)> = self
+            .orders
+            .iter()
+            .filter_map(|o| match o {
+                Order::By {
+                    attribute,
+                    ascending,
+                } => Some((attribute.clone(), *ascending)),
+                Order::Random => None,
+            })
+            .collect();
+        if !by.iter().any(|(a, _)| a == "$sequence") {
+            by.push(("$sequence".into(), true));
+        }
+        by
+    }
+
+    /// `None` without a cursor.
+    pub fn cursor_lookup<T: 'static>(
+        &self,
+        columns: &impl Columns<T>,
+    ) -> Result<Option<CursorLookup<T>>, ApiError> {
+        let Some(cursor) = &self.cursor else {
+            return Ok(None);
+        };
+        let id = [Value::from(cursor.id.clone())];
+        let reads = self
+            .keyset_attributes()
+            .into_iter()
+            .map(|(attribute, _)| {
+                let by_id = compare(column(columns, "$id")?, "$id", Op::Equal, &id)?;
+                let value = column(columns, &attribute)?.into_json();
+                Ok((attribute, by_id, value))
+            })
+            .collect::<Result<_, ApiError>>()?;
+        Ok(Some(CursorLookup {
+            id: cursor.id.clone(),
+            reads,
+        }))
+    }
+}
+
 impl<T> Col<T> {
     fn type_name(&self) -> &'static str {
         match self {
@@ -754,14 +825,9 @@ pub struct Plan<T> {
     pub reverse: bool,
 }
 
-/// The cursor document's attribute values (as the collection's `cursor_values` reports them;
-/// datetimes as RFC 3339 with microseconds).
+/// The cursor document's values of the keyset attributes, read with `ListQuery::cursor_lookup`
+/// (PostgreSQL JSON: datetimes as RFC 3339 with microseconds).
 pub type CursorValues = Map<String, Value>;
-
-/// Attribute values of a row for cursors; datetimes keep microseconds.
-pub fn time_value(at: &DateTime<Utc>) -> Value {
-    Value::String(at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
-}
 
 impl<T: 'static> Plan<T> {
     /// Builds the plan. `cursor` holds the cursor document's values when `q.cursor` is set
@@ -791,20 +857,7 @@ impl<T: 'static> Plan<T> {
         }
         let is_random = q.orders.contains(&Order::Random);
         // Orders plus the `$sequence` tie-breaker.
-        let mut by: Vec<(String, bool)> = q
-            .orders
-            .iter()
-            .filter_map(|o| match o {
-                Order::By {
-                    attribute,
-                    ascending,
-                } => Some((attribute.clone(), *ascending)),
-                Order::Random => None,
-            })
-            .collect();
-        if !by.iter().any(|(a, _)| a == "$sequence") {
-            by.push(("$sequence".into(), true));
-        }
+        let mut by = q.keyset_attributes();
         let reverse = q.cursor.as_ref().is_some_and(|c| !c.after);
         if reverse {
             for (_, asc) in &mut by {

@@ -8,13 +8,12 @@ use super::schema::{deployments, executions, functions, variables};
 use super::variables::VariableRow;
 use crate::col;
 use crate::error::ApiError;
-use crate::query::{self, time_value, Col, CursorValues, ListQuery, Rules};
+use crate::query::{self, Col, ListQuery, Rules};
 use diesel::expression::BoxableExpression;
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use serde_json::Value;
 
 pub const FUNCTION_RULES: Rules = Rules {
     attributes: &[
@@ -164,10 +163,6 @@ fn variable_search() -> Vec<TextCol<variables::table>> {
     vec![Box::new(variables::id), Box::new(variables::key)]
 }
 
-fn cursor_not_found(kind: &str, id: &str) -> ApiError {
-    ApiError::CursorNotFound(format!("{kind} '{id}' for the 'cursor' value not found."))
-}
-
 /// Checks every `regex` pattern of the query with PostgreSQL itself (its regular-expression
 /// dialect is the one that runs), so an invalid pattern is a 400 `general_query_invalid`.
 pub(crate) async fn check_patterns(
@@ -195,14 +190,39 @@ pub(crate) async fn check_patterns(
 }
 
 /// Runs count + page for one collection. `$base` is a closure giving the scoped boxed query;
-/// `$columns` the collection's `query::Columns`; `$cursor` the cursor document's values. Other
-/// collections' db modules use it too (`use super::listing::run_list;`).
+/// `$columns` the collection's `query::Columns`; `$kind` names the document in
+/// `general_cursor_not_found`. The cursor document is looked up in the same scoped query, so a
+/// cursor outside the caller's scope is not found. Other collections' db modules use it too
+/// (`use super::listing::run_list;`).
 macro_rules! run_list {
-    ($conn:expr, $q:expr, $base:expr, $columns:expr, $cursor:expr, $row:ty) => {{
+    ($conn:expr, $q:expr, $base:expr, $columns:expr, $kind:expr, $row:ty) => {{
         $crate::db::listing::check_patterns($conn, $q).await?;
         let columns = $columns;
+        let cursor = match $q.cursor_lookup(&columns)? {
+            None => None,
+            Some(lookup) => {
+                let mut values = $crate::query::CursorValues::new();
+                for (attribute, by_id, value) in lookup.reads {
+                    let found: Option<serde_json::Value> = $base()
+                        .filter(by_id)
+                        .select(value)
+                        .first($conn)
+                        .await
+                        .optional()?;
+                    let found = found.ok_or_else(|| {
+                        $crate::error::ApiError::CursorNotFound(format!(
+                            "{} '{}' for the 'cursor' value not found.",
+                            $kind, lookup.id
+                        ))
+                    })?;
+                    values.insert(attribute, found);
+                }
+                Some(values)
+            }
+        };
+        let cursor = cursor.as_ref();
         let total = if $q.total {
-            let plan = $crate::query::Plan::build($q, &columns, $cursor)?;
+            let plan = $crate::query::Plan::build($q, &columns, cursor)?;
             let mut query = $base();
             if let Some(p) = plan.filter {
                 query = query.filter(p);
@@ -211,7 +231,7 @@ macro_rules! run_list {
         } else {
             0
         };
-        let plan = $crate::query::Plan::build($q, &columns, $cursor)?;
+        let plan = $crate::query::Plan::build($q, &columns, cursor)?;
         let mut query = $base();
         if let Some(p) = plan.filter {
             query = query.filter(p);
@@ -241,33 +261,6 @@ pub async fn functions(
     project_id: &str,
     q: &ListQuery,
 ) -> Result<(i64, Vec<FunctionRow>), ApiError> {
-    let cursor = match &q.cursor {
-        None => None,
-        Some(c) => {
-            let found: Option<(FunctionRow, i64)> = functions::table
-                .find((project_id, &c.id))
-                .select((FunctionRow::as_select(), functions::seq))
-                .first(conn)
-                .await
-                .optional()?;
-            let (r, seq) = found.ok_or_else(|| cursor_not_found("Function", &c.id))?;
-            let mut m = CursorValues::new();
-            m.insert("$id".into(), Value::from(r.id));
-            m.insert("$createdAt".into(), time_value(&r.created_at));
-            m.insert("$updatedAt".into(), time_value(&r.updated_at));
-            m.insert("$sequence".into(), Value::from(seq));
-            m.insert("name".into(), Value::from(r.name));
-            m.insert("enabled".into(), Value::from(r.enabled));
-            m.insert("runtime".into(), Value::from(r.runtime));
-            m.insert("deploymentId".into(), Value::from(r.deployment_id));
-            m.insert("schedule".into(), Value::from(r.schedule));
-            m.insert("timeout".into(), Value::from(r.timeout));
-            m.insert("entrypoint".into(), Value::from(r.entrypoint));
-            m.insert("commands".into(), Value::from(r.commands));
-            m.insert("installationId".into(), Value::from(r.installation_id));
-            Some(m)
-        }
-    };
     let base = || {
         functions::table
             .filter(functions::project_id.eq(project_id.to_owned()))
@@ -278,7 +271,7 @@ pub async fn functions(
         q,
         base,
         (function_column, function_search),
-        cursor.as_ref(),
+        "Function",
         FunctionRow
     )
 }
@@ -289,36 +282,6 @@ pub async fn deployments(
     function_id: &str,
     q: &ListQuery,
 ) -> Result<(i64, Vec<DeploymentRow>), ApiError> {
-    let cursor = match &q.cursor {
-        None => None,
-        Some(c) => {
-            let found: Option<(DeploymentRow, i64)> = deployments::table
-                .filter(deployments::project_id.eq(project_id))
-                .filter(deployments::function_id.eq(function_id))
-                .filter(deployments::id.eq(&c.id))
-                .select((DeploymentRow::as_select(), deployments::seq))
-                .first(conn)
-                .await
-                .optional()?;
-            let (r, seq) = found.ok_or_else(|| cursor_not_found("Deployment", &c.id))?;
-            let mut m = CursorValues::new();
-            m.insert("$id".into(), Value::from(r.id));
-            m.insert("$createdAt".into(), time_value(&r.created_at));
-            m.insert("$updatedAt".into(), time_value(&r.updated_at));
-            m.insert("$sequence".into(), Value::from(seq));
-            m.insert("buildSize".into(), Value::from(r.build_size));
-            m.insert("sourceSize".into(), Value::from(r.source_size));
-            m.insert(
-                "totalSize".into(),
-                Value::from(r.build_size + r.source_size),
-            );
-            m.insert("buildDuration".into(), Value::from(r.build_duration));
-            m.insert("status".into(), Value::from(r.status));
-            m.insert("activate".into(), Value::from(r.activate));
-            m.insert("type".into(), Value::from(r.type_));
-            Some(m)
-        }
-    };
     let base = || {
         deployments::table
             .filter(deployments::project_id.eq(project_id.to_owned()))
@@ -330,7 +293,7 @@ pub async fn deployments(
         q,
         base,
         (deployment_column, deployment_search),
-        cursor.as_ref(),
+        "Deployment",
         DeploymentRow
     )
 }
@@ -343,38 +306,6 @@ pub async fn executions(
     owner: Option<&str>,
     q: &ListQuery,
 ) -> Result<(i64, Vec<ExecutionRow>), ApiError> {
-    let cursor = match &q.cursor {
-        None => None,
-        Some(c) => {
-            let found: Option<(ExecutionRow, i64)> = executions::table
-                .filter(executions::project_id.eq(project_id))
-                .filter(executions::function_id.eq(function_id))
-                .filter(executions::id.eq(&c.id))
-                .select((ExecutionRow::as_select(), executions::seq))
-                .first(conn)
-                .await
-                .optional()?;
-            let (r, seq) = found
-                .filter(|(r, _)| owner.is_none() || r.user_id.as_deref() == owner)
-                .ok_or_else(|| cursor_not_found("Execution", &c.id))?;
-            let mut m = CursorValues::new();
-            m.insert("$id".into(), Value::from(r.id));
-            m.insert("$createdAt".into(), time_value(&r.created_at));
-            m.insert("$updatedAt".into(), time_value(&r.updated_at));
-            m.insert("$sequence".into(), Value::from(seq));
-            m.insert("trigger".into(), Value::from(r.trigger));
-            m.insert("status".into(), Value::from(r.status));
-            m.insert(
-                "responseStatusCode".into(),
-                Value::from(r.response_status_code),
-            );
-            m.insert("duration".into(), Value::from(r.duration));
-            m.insert("requestMethod".into(), Value::from(r.request_method));
-            m.insert("requestPath".into(), Value::from(r.request_path));
-            m.insert("deploymentId".into(), Value::from(r.deployment_id));
-            Some(m)
-        }
-    };
     let base = || {
         let query = executions::table
             .filter(executions::project_id.eq(project_id.to_owned()))
@@ -390,7 +321,7 @@ pub async fn executions(
         q,
         base,
         (execution_column, execution_search),
-        cursor.as_ref(),
+        "Execution",
         ExecutionRow
     )
 }
@@ -403,31 +334,6 @@ pub async fn variables(
     resource_id: &str,
     q: &ListQuery,
 ) -> Result<(i64, Vec<VariableRow>), ApiError> {
-    let cursor = match &q.cursor {
-        None => None,
-        Some(c) => {
-            let found: Option<VariableRow> = variables::table
-                .filter(variables::project_id.eq(project_id))
-                .filter(variables::resource_type.eq(resource_type))
-                .filter(variables::resource_id.eq(resource_id))
-                .filter(variables::id.eq(&c.id))
-                .select(VariableRow::as_select())
-                .first(conn)
-                .await
-                .optional()?;
-            let r = found.ok_or_else(|| cursor_not_found("Variable", &c.id))?;
-            let mut m = CursorValues::new();
-            m.insert("$id".into(), Value::from(r.id));
-            m.insert("$createdAt".into(), time_value(&r.created_at));
-            m.insert("$updatedAt".into(), time_value(&r.updated_at));
-            m.insert("$sequence".into(), Value::from(r.seq));
-            m.insert("key".into(), Value::from(r.key));
-            m.insert("resourceType".into(), Value::from(r.resource_type));
-            m.insert("resourceId".into(), Value::from(r.resource_id));
-            m.insert("secret".into(), Value::from(r.secret));
-            Some(m)
-        }
-    };
     let base = || {
         variables::table
             .filter(variables::project_id.eq(project_id.to_owned()))
@@ -440,7 +346,7 @@ pub async fn variables(
         q,
         base,
         (variable_column, variable_search),
-        cursor.as_ref(),
+        "Variable",
         VariableRow
     )
 }

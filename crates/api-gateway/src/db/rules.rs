@@ -3,14 +3,13 @@ use super::listing::run_list;
 use super::schema::rules;
 use crate::col;
 use crate::error::ApiError;
-use crate::query::{time_value, Col, CursorValues, ListQuery, Rules};
+use crate::query::{Col, ListQuery, Rules};
 use chrono::{DateTime, Utc};
 use diesel::expression::BoxableExpression;
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use serde_json::Value;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = rules, check_for_backend(Pg))]
@@ -109,50 +108,10 @@ pub async fn list(
     project_id: &str,
     q: &ListQuery,
 ) -> Result<(i64, Vec<RuleRow>), ApiError> {
-    let cursor = match &q.cursor {
-        None => None,
-        Some(c) => {
-            let found: Option<(RuleRow, i64)> = rules::table
-                .filter(rules::project_id.eq(project_id))
-                .filter(rules::id.eq(&c.id))
-                .select((RuleRow::as_select(), rules::seq))
-                .first(conn)
-                .await
-                .optional()?;
-            let (r, seq) = found.ok_or_else(|| {
-                ApiError::CursorNotFound(format!(
-                    "Rule '{}' for the 'cursor' value not found.",
-                    c.id
-                ))
-            })?;
-            let mut m = CursorValues::new();
-            m.insert("$id".into(), Value::from(r.id));
-            m.insert("$createdAt".into(), time_value(&r.created_at));
-            m.insert("$updatedAt".into(), time_value(&r.updated_at));
-            m.insert("$sequence".into(), Value::from(seq));
-            m.insert("domain".into(), Value::from(r.domain));
-            m.insert("type".into(), Value::from(r.type_));
-            m.insert("trigger".into(), Value::from(r.trigger));
-            m.insert(
-                "deploymentResourceType".into(),
-                Value::from(r.deployment_resource_type),
-            );
-            m.insert(
-                "deploymentResourceId".into(),
-                Value::from(r.deployment_resource_id),
-            );
-            m.insert(
-                "deploymentVcsProviderBranch".into(),
-                Value::from(r.deployment_vcs_provider_branch),
-            );
-            m.insert("status".into(), Value::from(r.status));
-            Some(m)
-        }
-    };
     let base = || {
         rules::table
             .filter(rules::project_id.eq(project_id.to_owned()))
             .into_boxed()
     };
-    run_list!(conn, q, base, (column, search), cursor.as_ref(), RuleRow)
+    run_list!(conn, q, base, (column, search), "Rule", RuleRow)
 }

@@ -427,3 +427,87 @@ async fn app_rules(app: &TestApp, path: &str) -> Vec<Value> {
     assert_eq!(reply.status, 200, "{}", reply.body);
     reply.body["rules"].as_array().unwrap().clone()
 }
+
+#[tokio::test]
+async fn cursors_read_datetime_and_computed_values_from_the_database() {
+    let app = spawn_app().await;
+    for id in ["one", "two", "three"] {
+        app.create_function(id).await;
+    }
+    let path = "/v1/functions";
+    let by = |method: &str, attribute: &str| json!({"method": method, "attribute": attribute});
+    let cursor = |method: &str, id: &str| json!({"method": method, "values": [id]});
+    // Datetimes keep their microseconds through the cursor lookup.
+    assert_eq!(
+        list(
+            &app,
+            path,
+            "functions",
+            &[
+                by("orderDesc", "$createdAt"),
+                cursor("cursorAfter", "three")
+            ]
+        )
+        .await,
+        ["two", "one"]
+    );
+    assert_eq!(
+        list(
+            &app,
+            path,
+            "functions",
+            &[by("orderDesc", "$updatedAt"), cursor("cursorBefore", "one")]
+        )
+        .await,
+        ["three", "two"]
+    );
+    assert_eq!(
+        list(
+            &app,
+            path,
+            "functions",
+            &[
+                by("orderAsc", "name"),
+                by("orderDesc", "timeout"),
+                cursor("cursorAfter", "one")
+            ]
+        )
+        .await,
+        ["three", "two"]
+    );
+    let missing = request(&app, path, &[cursor("cursorAfter", "ghost")]).await;
+    missing.assert_error(400, "general_cursor_not_found");
+    assert_eq!(
+        missing.body["message"],
+        "Function 'ghost' for the 'cursor' value not found."
+    );
+
+    // A computed attribute (deployments' totalSize = sourceSize + buildSize) as cursor value.
+    let (d1, _) = app.deploy_ready("one").await;
+    let (d2, _) = app.deploy_ready("one").await;
+    let deployments = "/v1/functions/one/deployments";
+    let all = list(
+        &app,
+        deployments,
+        "deployments",
+        &[by("orderAsc", "totalSize")],
+    )
+    .await;
+    assert_eq!(all.len(), 2);
+    assert_eq!(
+        list(
+            &app,
+            deployments,
+            "deployments",
+            &[by("orderAsc", "totalSize"), cursor("cursorAfter", &all[0])]
+        )
+        .await,
+        [all[1].clone()]
+    );
+    // A deployment of another function is no cursor here.
+    let (other, _) = app.deploy_ready("two").await;
+    request(&app, deployments, &[cursor("cursorAfter", &other)])
+        .await
+        .assert_error(400, "general_cursor_not_found");
+    assert!(all.contains(&d1) && all.contains(&d2));
+}
