@@ -10,7 +10,11 @@
 //! when any whitespace-separated term occurs in the attribute (case-insensitive);
 //! `contains`/`containsAny` on a string attribute are substring matches, `containsAll` needs all
 //! values, `notContains` none; `isNull` on a text attribute is also true for `''` (unset values are
-//! stored as `''`). The default order is insertion order (`$sequence`), which is also the final
+//! stored as `''`). `regex` is PostgreSQL's case-sensitive `~` (its ARE dialect; a pattern the
+//! database rejects is a 400, checked before the list query runs). `exists`/`notExists` match
+//! when every named attribute is non-null/null in SQL: our attributes are typed NOT NULL
+//! columns, so a known attribute always exists (an unset text `''` too, unlike `isNull`). The
+//! default order is insertion order (`$sequence`), which is also the final
 //! tie-breaker of every order, so cursors are exact.
 use crate::error::ApiError;
 use chrono::{DateTime, Utc};
