@@ -18,6 +18,40 @@ async fn create_async(app: &TestApp, function_id: &str) -> String {
     reply.body["$id"].as_str().unwrap().to_owned()
 }
 
+/// Function `f` with a ready deployment and `n` waiting (async) executions.
+async fn waiting_executions(app: &TestApp, n: usize) -> Vec<String> {
+    app.create_function("f").await;
+    app.deploy_ready("f").await;
+    let mut ids = Vec::new();
+    for _ in 0..n {
+        ids.push(create_async(app, "f").await);
+    }
+    ids
+}
+
+/// Created an hour ago: past the 15 s timeout + 60 s margin.
+async fn age(app: &TestApp, ids: &[&String]) {
+    let ids: Vec<String> = ids.iter().map(|id| format!("'{id}'")).collect();
+    sql(
+        app,
+        &format!(
+            "UPDATE executions SET created_at = now() - interval '1 hour' WHERE id IN ({})",
+            ids.join(", ")
+        ),
+    )
+    .await;
+}
+
+/// A scheduled execution created an hour ago that only started now.
+async fn started_now(app: &TestApp, id: &str) {
+    age(app, &[&id.to_owned()]).await;
+    sql(
+        app,
+        &format!("UPDATE executions SET scheduled_at = now() WHERE id = '{id}'"),
+    )
+    .await;
+}
+
 async fn sql(app: &TestApp, statement: &str) {
     let mut conn = AsyncPgConnection::establish(&app.database_url())
         .await
@@ -60,51 +94,33 @@ fn status_query(method: &str, values: Value) -> String {
 #[tokio::test]
 async fn stale_executions_are_reported_filtered_and_deleted_as_failed() {
     let app = spawn_app().await;
-    app.create_function("f").await;
-    app.deploy_ready("f").await;
-    let old_waiting = create_async(&app, "f").await;
-    let old_processing = create_async(&app, "f").await;
-    let fresh = create_async(&app, "f").await;
-    let started_late = create_async(&app, "f").await;
-    // Timeout 15 s + margin 60 s: an hour ago is stale. A scheduled execution that was created an
-    // hour ago but only started now (scheduledAt) is not.
+    let ids = waiting_executions(&app, 4).await;
+    let [old_waiting, old_processing, fresh, started_late] = &ids[..] else {
+        panic!("4 executions")
+    };
+    age(&app, &[old_waiting, old_processing]).await;
     sql(
         &app,
-        &format!(
-            "UPDATE executions SET created_at = now() - interval '1 hour' \
-             WHERE id IN ('{old_waiting}', '{started_late}')"
-        ),
+        &format!("UPDATE executions SET status = 'processing' WHERE id = '{old_processing}'"),
     )
     .await;
-    sql(
-        &app,
-        &format!(
-            "UPDATE executions SET status = 'processing', created_at = now() - interval '1 hour' \
-             WHERE id = '{old_processing}'"
-        ),
-    )
-    .await;
-    sql(
-        &app,
-        &format!("UPDATE executions SET scheduled_at = now() WHERE id = '{started_late}'"),
-    )
-    .await;
+    started_now(&app, started_late).await;
 
     // The list (first request after the rows went stale) filters by the reported status.
     let failed = status_query("equal", json!(["failed"]));
     assert_eq!(
         list_ids(&app, &failed).await,
-        sorted(&[&old_waiting, &old_processing])
+        sorted(&[old_waiting, old_processing])
     );
     let not_failed = status_query("notEqual", json!(["failed"]));
     assert_eq!(
         list_ids(&app, &not_failed).await,
-        sorted(&[&fresh, &started_late])
+        sorted(&[fresh, started_late])
     );
     let unfinished = status_query("equal", json!(["waiting", "processing"]));
     assert_eq!(
         list_ids(&app, &unfinished).await,
-        sorted(&[&fresh, &started_late])
+        sorted(&[fresh, started_late])
     );
     let all = list_ids(&app, "").await;
     assert_eq!(all.len(), 4);
@@ -151,45 +167,27 @@ async fn stale_executions_are_reported_filtered_and_deleted_as_failed() {
 #[tokio::test]
 async fn a_stale_execution_is_failed_by_get_and_delete_without_a_list_first() {
     let app = spawn_app().await;
-    app.create_function("f").await;
-    app.deploy_ready("f").await;
-    let a = create_async(&app, "f").await;
-    let b = create_async(&app, "f").await;
-    sql(
-        &app,
-        &format!(
-            "UPDATE executions SET created_at = now() - interval '1 hour' WHERE id IN ('{a}', '{b}')"
-        ),
-    )
-    .await;
+    let ids = waiting_executions(&app, 2).await;
+    let [a, b] = &ids[..] else {
+        panic!("2 executions")
+    };
+    age(&app, &[a, b]).await;
     let e = app.get(&format!("/v1/functions/f/executions/{a}")).await;
     assert_eq!(e.body["status"], "failed", "{}", e.body);
     let r = app.delete(&format!("/v1/functions/f/executions/{b}")).await;
     assert_eq!(r.status, 204, "{}", r.body);
-    assert_eq!(list_ids(&app, "").await, vec![a]);
+    assert_eq!(list_ids(&app, "").await, vec![a.clone()]);
 }
 
 #[tokio::test]
 async fn the_reaper_fails_the_same_executions_the_api_reports() {
     let app = spawn_app().await;
-    app.create_function("f").await;
-    app.deploy_ready("f").await;
-    let old = create_async(&app, "f").await;
-    let fresh = create_async(&app, "f").await;
-    let started_late = create_async(&app, "f").await;
-    sql(
-        &app,
-        &format!(
-            "UPDATE executions SET created_at = now() - interval '1 hour' \
-             WHERE id IN ('{old}', '{started_late}')"
-        ),
-    )
-    .await;
-    sql(
-        &app,
-        &format!("UPDATE executions SET scheduled_at = now() WHERE id = '{started_late}'"),
-    )
-    .await;
+    let ids = waiting_executions(&app, 3).await;
+    let [old, fresh, started_late] = &ids[..] else {
+        panic!("3 executions")
+    };
+    age(&app, &[old]).await;
+    started_now(&app, started_late).await;
     let mut conn = AsyncPgConnection::establish(&app.database_url())
         .await
         .unwrap();
@@ -200,7 +198,7 @@ async fn the_reaper_fails_the_same_executions_the_api_reports() {
     let e = app.get(&format!("/v1/functions/f/executions/{old}")).await;
     assert_eq!(e.body["status"], "failed", "{}", e.body);
     assert_eq!(e.body["errors"], STALE_ERRORS);
-    for id in [&fresh, &started_late] {
+    for id in [fresh, started_late] {
         let e = app.get(&format!("/v1/functions/f/executions/{id}")).await;
         assert_eq!(e.body["status"], "waiting", "{}", e.body);
     }
