@@ -5,61 +5,28 @@
 // E2E_KEY.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { AppwriteException, Client, Functions, ID, Query } from 'node-appwrite';
-import { InputFile } from 'node-appwrite/file';
+import { join } from 'node:path';
+import { Client, Functions, ID, Query } from 'node-appwrite';
+import { deployAndActivate, rejectsWith } from './support.mjs';
 
 const ENDPOINT = process.env.E2E_ENDPOINT ?? 'http://127.0.0.1:18080/v1';
 const PROJECT = process.env.E2E_PROJECT ?? 'e2e';
 const KEY = process.env.E2E_KEY ?? '';
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const FIXTURE = join(ROOT, 'tests/fixtures/node-hello');
-const BUILD_TIMEOUT_MS = 5 * 60_000;
 
 const functions = new Functions(new Client().setEndpoint(ENDPOINT).setProject(PROJECT).setKey(KEY));
 const work = mkdtempSync(join(tmpdir(), 'fnplat-e2e-queries-'));
 const created = [];
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // A per-run marker so the project's other functions never match the name patterns.
 const RUN = `q${Date.now().toString(36)}`;
 
-async function rejectsWith(fn, message) {
-  try {
-    await fn();
-  } catch (err) {
-    assert.ok(err instanceof AppwriteException, `AppwriteException expected, got ${err}`);
-    assert.equal(err.code, 400, `code (message: ${err.message}, type: ${err.type})`);
-    assert.equal(err.type, 'general_query_invalid', `type (message: ${err.message})`);
-    assert.match(err.message, message);
-    return;
-  }
-  assert.fail(`expected 400 general_query_invalid, the call succeeded`);
+async function invalidQuery(fn, message) {
+  const err = await rejectsWith(fn, 400, 'general_query_invalid');
+  assert.match(err.message, message);
 }
 
 const names = (list) => list.functions.map((f) => f.name).sort();
-
-async function deploy(fn) {
-  const tarball = join(work, `${fn.$id}.tar.gz`);
-  execFileSync('tar', ['--exclude=./node_modules', '-czf', tarball, '-C', FIXTURE, '.']);
-  const deployment = await functions.createDeployment({
-    functionId: fn.$id,
-    code: InputFile.fromPath(tarball, 'code.tar.gz'),
-    activate: true,
-  });
-  const deadline = Date.now() + BUILD_TIMEOUT_MS;
-  while (Date.now() < deadline) {
-    const f = await functions.get({ functionId: fn.$id });
-    if (f.deploymentId === deployment.$id) return deployment;
-    const d = await functions.getDeployment({ functionId: fn.$id, deploymentId: deployment.$id });
-    assert.notEqual(d.status, 'failed', d.buildLogs);
-    await sleep(1000);
-  }
-  throw new Error(`deployment ${deployment.$id} not active after ${BUILD_TIMEOUT_MS} ms`);
-}
 
 let fns; // name suffix -> function
 let deployment;
@@ -78,7 +45,7 @@ before(async () => {
     created.push(fn.$id);
     fns[suffix] = fn;
   }
-  deployment = await deploy(fns.alpha);
+  deployment = await deployAndActivate(functions, fns.alpha, work);
 });
 
 after(async () => {
@@ -120,20 +87,20 @@ describe('regex / exists / notExists through node-appwrite', () => {
     });
     assert.deepEqual(names(list), [`${RUN}-alpha`, `${RUN}-beta`]);
 
-    await rejectsWith(() => functions.list({ queries: [Query.regex('name', '(')] }), /regular expression/);
-    await rejectsWith(
+    await invalidQuery(() => functions.list({ queries: [Query.regex('name', '(')] }), /regular expression/);
+    await invalidQuery(
       () => functions.list({ queries: [Query.or([Query.regex('name', 'a{2,1}'), Query.exists(['name'])])] }),
       /regular expression/,
     );
-    await rejectsWith(
+    await invalidQuery(
       () => functions.list({ queries: [Query.exists(['name', 'nope'])] }),
       /Attribute not found in schema: nope/,
     );
-    await rejectsWith(
+    await invalidQuery(
       () => functions.list({ queries: [Query.notExists(['vars'])] }),
       /Attribute not found in schema: vars/,
     );
-    await rejectsWith(() => functions.list({ queries: [Query.regex('timeout', '1')] }), /regex/);
+    await invalidQuery(() => functions.list({ queries: [Query.regex('timeout', '1')] }), /regex/);
   });
 
   test('variables', async () => {
@@ -151,11 +118,11 @@ describe('regex / exists / notExists through node-appwrite', () => {
       queries: [Query.or([Query.notExists(['key']), Query.regex('key', 'G$')])],
     });
     assert.deepEqual(keys(list), ['DEBUG']);
-    await rejectsWith(
+    await invalidQuery(
       () => functions.listVariables({ functionId, queries: [Query.exists(['value'])] }),
       /Attribute not found in schema: value/,
     );
-    await rejectsWith(
+    await invalidQuery(
       () => functions.listVariables({ functionId, queries: [Query.regex('key', 'a)')] }),
       /regular expression/,
     );
@@ -173,7 +140,7 @@ describe('regex / exists / notExists through node-appwrite', () => {
     );
     list = await functions.listDeployments({ functionId, queries: [Query.notExists(['status'])] });
     assert.equal(list.total, 0);
-    await rejectsWith(
+    await invalidQuery(
       () => functions.listDeployments({ functionId, queries: [Query.regex('status', '*')] }),
       /regular expression/,
     );
@@ -199,7 +166,7 @@ describe('regex / exists / notExists through node-appwrite', () => {
     );
     executions = await functions.listExecutions({ functionId, queries: [Query.notExists(['trigger'])] });
     assert.equal(executions.total, 0);
-    await rejectsWith(
+    await invalidQuery(
       () => functions.listExecutions({ functionId, queries: [Query.exists(['logs'])] }),
       /Attribute not found in schema: logs/,
     );

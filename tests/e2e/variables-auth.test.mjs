@@ -9,22 +9,17 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { AppwriteException, Client, Functions, ID, Query } from 'node-appwrite';
-import { InputFile } from 'node-appwrite/file';
+import { join } from 'node:path';
+import { Client, Functions, ID, Query } from 'node-appwrite';
+import { ROOT, deployAndActivate, rejectsWith } from './support.mjs';
 
 const ENDPOINT = process.env.E2E_ENDPOINT ?? 'http://127.0.0.1:18080/v1';
 const PROJECT = process.env.E2E_PROJECT ?? 'e2e';
 const KEY = process.env.E2E_KEY ?? '';
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const FIXTURE = join(ROOT, 'tests/fixtures/node-hello');
-const BUILD_TIMEOUT_MS = 5 * 60_000;
 
 const functions = new Functions(new Client().setEndpoint(ENDPOINT).setProject(PROJECT).setKey(KEY));
 const work = mkdtempSync(join(tmpdir(), 'fnplat-e2e-vars-'));
 const created = [];
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function admin(...args) {
   return execFileSync(join(ROOT, 'scripts/stack.sh'), ['admin', 'e2e', ...args], {
@@ -36,17 +31,6 @@ function client(project, key) {
   return new Functions(new Client().setEndpoint(ENDPOINT).setProject(project).setKey(key));
 }
 
-async function rejectsWith(fn, code, type) {
-  try {
-    await fn();
-  } catch (err) {
-    assert.ok(err instanceof AppwriteException, `AppwriteException expected, got ${err}`);
-    assert.equal(err.code, code, `code (message: ${err.message}, type: ${err.type})`);
-    if (type) assert.equal(err.type, type, `type (message: ${err.message})`);
-    return err;
-  }
-  assert.fail(`expected ${code} ${type ?? ''}, the call succeeded`);
-}
 
 async function createFunction(params) {
   const fn = await functions.create({
@@ -61,24 +45,6 @@ async function createFunction(params) {
   return fn;
 }
 
-async function deploy(fn) {
-  const tarball = join(work, `${fn.$id}.tar.gz`);
-  execFileSync('tar', ['--exclude=./node_modules', '-czf', tarball, '-C', FIXTURE, '.']);
-  const deployment = await functions.createDeployment({
-    functionId: fn.$id,
-    code: InputFile.fromPath(tarball, 'code.tar.gz'),
-    activate: true,
-  });
-  const deadline = Date.now() + BUILD_TIMEOUT_MS;
-  while (Date.now() < deadline) {
-    const f = await functions.get({ functionId: fn.$id });
-    if (f.deploymentId === deployment.$id) return deployment;
-    const d = await functions.getDeployment({ functionId: fn.$id, deploymentId: deployment.$id });
-    assert.notEqual(d.status, 'failed', d.buildLogs);
-    await sleep(1000);
-  }
-  throw new Error(`deployment ${deployment.$id} not active after ${BUILD_TIMEOUT_MS} ms`);
-}
 
 async function echo(functionId) {
   const ex = await functions.createExecution({ functionId, body: '', path: '/', method: 'GET' });
@@ -100,7 +66,7 @@ before(async () => {
   });
   assert.equal(res.status, 201);
   projectVar = await res.json();
-  await deploy(fn);
+  await deployAndActivate(functions, fn, work);
 });
 
 after(async () => {
